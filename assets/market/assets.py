@@ -1,0 +1,248 @@
+"""Market assets: thin wiring from the source, through the cleaner, to the warehouse tables.
+
+raw_ohlcv -> ohlcv + ohlcv_rejects -> ohlcv_features, market_daily_summary
+
+Every asset is partitioned by day and symbol and runs a whole range of days in one run (a file
+spanning years is one run, not thousands). The logic lives in `ops.market`; these functions read,
+call it, write through the warehouse resource and tell the story in metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+
+from assets.market.partitions import MARKET_PARTITIONS, MarketSlice, market_slice
+from assets.market.quality import quality_check_result
+from ops.market.cleaning import clean_ohlcv, find_gaps
+from ops.market.features import WARMUP_BARS, compute_features
+from ops.market.schema import INTERVAL_SECONDS, RAW_SCHEMA
+from ops.market.summary import summarize_daily
+from ops.market.validation import validate_bars
+from ops.reporting import markdown_table, price_chart_markdown
+from resources.configurable import MarketSourceResource, WarehouseResource
+from resources.market_source import day_start
+from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES, OHLCV_REJECTS, RAW_OHLCV
+from resources.warehouse import Warehouse
+
+GROUP = "market"
+MARKET_ASSET = dict(
+    partitions_def=MARKET_PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"polars", "sql"},
+)
+
+
+class RawOhlcvConfig(dg.Config):
+    """Which landing files to read; empty means the configured source (synthetic and/or landing folder)."""
+
+    files: list[str] = []
+
+
+@dg.asset(
+    **MARKET_ASSET,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "raw_bars_suite",
+            asset="raw_ohlcv",
+            description="The bar expectations on the raw rows. Expected to fail on dirty sources: it is "
+            "a measurement of the input, the cleaner decides what passes.",
+        )
+    ],
+)
+def raw_ohlcv(
+    context: dg.AssetExecutionContext,
+    config: RawOhlcvConfig,
+    market_source: MarketSourceResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Bars exactly as the source gave them, one row per input line, typed where the text parsed.
+
+    Nothing is dropped here: a row whose timestamp or numbers did not parse is kept with nulls,
+    so the cleaner can reject it with a reason.
+    """
+    sl = market_slice(context)
+    frames = [
+        market_source.client.fetch(symbol, sl.query_first_day, sl.query_last_day, config.files)
+        for symbol in sl.symbols
+    ]
+    raw = pl.concat(frames)
+    written = warehouse.client.upsert(RAW_OHLCV, raw)
+    context.log.info(f"raw_ohlcv {sl.label}: {written} rows from {raw['source'].n_unique()} source(s)")
+    report = validate_bars(raw)
+    check = quality_check_result(warehouse.client, "raw_ohlcv", "raw_bars_suite", sl, report, blocking=False)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(raw.height),
+            "sources": dg.MetadataValue.text(", ".join(sorted(raw["source"].unique().to_list()))),
+            "unparsed_timestamps": dg.MetadataValue.int(int(raw["ts"].null_count())),
+            **_date_range_metadata(raw),
+            "validation_pass_rate": dg.MetadataValue.float(report.pass_rate),
+        },
+        check_results=[check],
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "ohlcv",
+            deps=["raw_ohlcv"],
+            description="Validated bars: normalized, deduplicated, sorted by time, with gaps flagged. "
+            "Key (symbol, interval, ts).",
+        ),
+        dg.AssetSpec(
+            "ohlcv_rejects",
+            deps=["raw_ohlcv"],
+            description="Every raw row the cleaner refused, with one reason and a readable detail.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "bars_suite",
+            asset="ohlcv",
+            blocking=True,
+            description="The great-expectations bar suite; features and summaries never see bars that fail it.",
+        ),
+        dg.AssetCheckSpec(
+            "rows_accounted",
+            asset="ohlcv",
+            blocking=True,
+            description="Every raw row of the slice is in ohlcv or in ohlcv_rejects, exactly once.",
+        ),
+    ],
+    name="validated_ohlcv",
+    **MARKET_ASSET,
+)
+def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Split raw rows into validated bars and rejects with reasons."""
+    wh = warehouse.client
+    sl = market_slice(context)
+    raw = _read_raw(wh, sl)
+    clean, rejects = clean_ohlcv(raw)
+    wh.upsert(OHLCV, clean)
+    wh.upsert(OHLCV_REJECTS, rejects)
+    gaps = find_gaps(clean)
+    by_reason = rejects.group_by("reason").len().sort("len", descending=True)
+    context.log.info(f"ohlcv {sl.label}: {raw.height} raw -> {clean.height} bars + {rejects.height} rejects")
+
+    yield dg.MaterializeResult(
+        asset_key="ohlcv",
+        metadata={
+            "rows": dg.MetadataValue.int(clean.height),
+            "raw_rows": dg.MetadataValue.int(raw.height),
+            "gaps": dg.MetadataValue.int(gaps.height),
+            "missing_bars": dg.MetadataValue.int(int(gaps["missing_bars"].sum()) if gaps.height else 0),
+            **_date_range_metadata(clean),
+            "preview": dg.MetadataValue.md(markdown_table(clean.head(10))),
+            "close": dg.MetadataValue.md(price_chart_markdown(clean)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="ohlcv_rejects",
+        metadata={
+            "rows": dg.MetadataValue.int(rejects.height),
+            "rejects_by_reason": dg.MetadataValue.md(markdown_table(by_reason)),
+            **{f"rejected_{r}": dg.MetadataValue.int(n) for r, n in by_reason.iter_rows()},
+            "preview": dg.MetadataValue.md(markdown_table(rejects.head(10))),
+        },
+    )
+    report = validate_bars(clean)
+    yield quality_check_result(wh, "ohlcv", "bars_suite", sl, report, blocking=True)
+    accounted = clean.height + rejects.height
+    yield dg.AssetCheckResult(
+        asset_key="ohlcv",
+        check_name="rows_accounted",
+        passed=accounted == raw.height,
+        metadata={"raw_rows": raw.height, "bars": clean.height, "rejects": rejects.height},
+    )
+
+
+@dg.asset(**MARKET_ASSET, deps=["ohlcv"])
+def ohlcv_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per-bar features: returns, volatility, RSI, MACD, Bollinger width, ATR, volume z-score, momentum.
+
+    Each feature at time t uses bars up to t only. Enough earlier bars are read before the first
+    day of the run that the first bar's features are as if computed on the whole history.
+    """
+    wh = warehouse.client
+    sl = market_slice(context)
+    frames = []
+    for interval, seconds in INTERVAL_SECONDS.items():
+        warmup_start = day_start(sl.first_day) - timedelta(seconds=seconds * WARMUP_BARS)
+        bars = _read_bars(wh, sl, interval, since=warmup_start)
+        if bars.height:
+            frames.append(compute_features(bars).filter(_in_slice(sl)))
+    features = pl.concat(frames) if frames else pl.DataFrame(schema=OHLCV_FEATURES.schema)
+    wh.upsert(OHLCV_FEATURES, features)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(features.height),
+            "warmup_bars": dg.MetadataValue.int(WARMUP_BARS),
+            **_date_range_metadata(features),
+            "preview": dg.MetadataValue.md(markdown_table(features.tail(10))),
+        }
+    )
+
+
+@dg.asset(**MARKET_ASSET, deps=["ohlcv"])
+def market_daily_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """One row per symbol, interval and day: OHLC, volume, VWAP, bar count, gaps and realized volatility."""
+    wh = warehouse.client
+    sl = market_slice(context)
+    bars = pl.concat([_read_bars(wh, sl, interval) for interval in INTERVAL_SECONDS])
+    summary = summarize_daily(bars)
+    wh.upsert(MARKET_DAILY_SUMMARY, summary)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(summary.height),
+            "days_with_gaps": dg.MetadataValue.int(summary.filter(pl.col("gap_count") > 0).height),
+            "preview": dg.MetadataValue.md(markdown_table(summary.tail(10))),
+        }
+    )
+
+
+# -- reads --------------------------------------------------------------------------------------
+def _day_bounds(sl: MarketSlice) -> tuple[str | None, str | None]:
+    first = sl.query_first_day
+    last = sl.query_last_day
+    return (first.isoformat() if first else None, (last + timedelta(days=1)).isoformat() if last else None)
+
+
+def _read_raw(wh: Warehouse, sl: MarketSlice) -> pl.DataFrame:
+    """The slice's raw rows, plus the symbol's rows whose timestamp never parsed (they have no day)."""
+    where = {"symbol": list(sl.symbols)}
+    dated = wh.read(RAW_OHLCV.name, where, ranges={"date": _day_bounds(sl)})
+    undated = wh.read(RAW_OHLCV.name, {**where, "date": None})
+    return pl.concat([dated, undated]).select(list(RAW_SCHEMA))
+
+
+def _read_bars(wh: Warehouse, sl: MarketSlice, interval: str, since: datetime | None = None) -> pl.DataFrame:
+    first, last = _day_bounds(sl)
+    start = since if since is not None else (day_start(date.fromisoformat(first)) if first else None)
+    end = day_start(date.fromisoformat(last)) if last else None
+    where = {"symbol": list(sl.symbols), "interval": interval}
+    return wh.read(OHLCV.name, where, ranges={"ts": (start, end)}, order_by=["ts"])
+
+
+def _in_slice(sl: MarketSlice) -> pl.Expr:
+    first, last = _day_bounds(sl)
+    expr = pl.lit(True)
+    if first:
+        expr &= pl.col("date") >= first
+    if last:
+        expr &= pl.col("date") < last
+    return expr
+
+
+def _date_range_metadata(frame: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    ts = frame["ts"].drop_nulls() if "ts" in frame.columns else pl.Series([])
+    if ts.is_empty():
+        return {}
+    return {"first_ts": dg.MetadataValue.text(str(ts.min())), "last_ts": dg.MetadataValue.text(str(ts.max()))}
+
+
+MARKET_ASSETS = [raw_ohlcv, validated_ohlcv, ohlcv_features, market_daily_summary]

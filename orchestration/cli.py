@@ -1,0 +1,139 @@
+"""The `sextant` command: materialize assets, serve the API, or bring the whole local stack up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from resources.settings import get_settings
+
+app = typer.Typer(help="Sextant: crypto market, chain and fraud intelligence on Dagster.", no_args_is_help=True)
+console = Console()
+
+
+def _instance():
+    import dagster as dg
+
+    from orchestration.instance import prepare_dagster_home
+
+    home = prepare_dagster_home(get_settings())
+    os.environ["DAGSTER_HOME"] = str(home)  # Dagster finds its home only through the environment
+    return dg.DagsterInstance.get()
+
+
+@app.command()
+def materialize(
+    selection: Annotated[str, typer.Argument(help="Dagster asset selection, e.g. 'group:market' or 'key:ohlcv'.")] = (
+        "group:market"
+    ),
+    symbol: Annotated[list[str] | None, typer.Option(help="Symbols (default: MARKET_SYMBOLS).")] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: --days before today).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today).")] = None,
+    days: Annotated[int, typer.Option(help="Days back from --end when --start is not given.")] = 7,
+) -> None:
+    """Materialize assets for a range of days, one run per symbol, with a progress bar."""
+    import dagster as dg
+
+    from assets.market.partitions import SYMBOLS, range_tags
+    from orchestration.definitions import build_definitions
+
+    settings = get_settings()
+    symbols = symbol or settings.market_symbols
+    last = date.fromisoformat(end) if end else datetime.now(timezone.utc).date()
+    first = date.fromisoformat(start) if start else last - timedelta(days=days - 1)
+    if first > last:
+        raise typer.BadParameter(f"--start {first} is after --end {last}")
+    instance = _instance()
+    instance.add_dynamic_partitions(SYMBOLS.name, symbols)
+    defs = build_definitions(settings)
+    assets = list(defs.assets or [])
+    failed = []
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task(f"{selection} {first}..{last}", total=len(symbols))
+        for sym in symbols:
+            progress.update(task, description=f"{selection} {sym} {first}..{last}")
+            result = dg.materialize(
+                assets,
+                instance=instance,
+                resources=defs.resources,
+                selection=dg.AssetSelection.from_string(selection),
+                tags=range_tags(sym, first, last),
+                raise_on_error=False,
+            )
+            if not result.success:
+                failed.append(sym)
+            progress.advance(task)
+    if failed:
+        console.print(f"[red]runs failed for {', '.join(failed)}; see the Dagster UI for their logs")
+        raise typer.Exit(1)
+    console.print(f"[green]materialized {selection} for {', '.join(symbols)}, {first}..{last}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default API_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "serving.app:create_app", factory=True, host=host or settings.api_host, port=port or settings.api_port
+    )
+
+
+@app.command()
+def up(
+    days: Annotated[int, typer.Option(help="Days of market data to materialize first.")] = 7,
+    dagster_port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
+) -> None:
+    """Materialize the market assets, then run the Dagster webserver, daemon and API until Ctrl-C."""
+    settings = get_settings()
+    settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
+    materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(dagster_port)],
+            env=env,
+        ),
+        subprocess.Popen([sys.executable, "-m", "orchestration.cli", "serve"], env=env),
+    ]
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(
+        f"\n[bold green]Sextant is up[/]\n"
+        f"  Dagster UI (assets, checks, lineage, schedules, sensors): http://127.0.0.1:{dagster_port}\n"
+        f"  API:  {api}/api/docs   health: {api}/api/health/ready\n"
+        f"  Landing folder for market CSV files: {settings.resolved_landing_dir}\n"
+        f"Ctrl-C stops everything."
+    )
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    app()

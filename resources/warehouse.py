@@ -1,0 +1,269 @@
+"""The warehouse: the tables assets publish and serving reads.
+
+One small interface over SQLAlchemy 2, so the same code runs on the embedded SQLite file (WAL mode,
+busy timeout, short write transactions: SQLite's single writer is the limit) and on PostgreSQL.
+Frames go in and come out as polars; timestamps are stored as naive UTC and come back UTC-aware,
+which is the one convention both backends can keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+WRITE_CHUNK_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A warehouse table: its polars column contract, its primary key and extra indexes."""
+
+    name: str
+    schema: Mapping[str, pl.DataType]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+
+def _sql_type(dtype: pl.DataType) -> sa.types.TypeEngine:
+    if dtype == pl.Utf8:
+        return sa.String()
+    if dtype in (pl.Int64, pl.Int32, pl.UInt32, pl.UInt64):
+        return sa.BigInteger()
+    if dtype in (pl.Float64, pl.Float32):
+        return sa.Double()
+    if dtype == pl.Boolean:
+        return sa.Boolean()
+    if isinstance(dtype, pl.Datetime):
+        return sa.DateTime(timezone=False)
+    if dtype == pl.Date:
+        return sa.Date()
+    raise TypeError(f"no warehouse column type for polars dtype {dtype!r}")
+
+
+def _polars_type(sql_type: sa.types.TypeEngine) -> pl.DataType:
+    if isinstance(sql_type, sa.Boolean):
+        return pl.Boolean
+    if isinstance(sql_type, sa.Integer):
+        return pl.Int64
+    if isinstance(sql_type, (sa.Float, sa.Numeric)):
+        return pl.Float64
+    if isinstance(sql_type, sa.DateTime):
+        return pl.Datetime("us", "UTC")
+    if isinstance(sql_type, sa.Date):
+        return pl.Date
+    return pl.Utf8
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers (the API) run beside the one writer (a Dagster run); the timeout waits for it."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_warehouse_engine(url: str) -> Engine:
+    """An engine for `url`, with the SQLite settings that make a file usable by several processes."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Warehouse:
+    """Tables of polars frames with idempotent upserts by key."""
+
+    def __init__(self, url: str, engine: Engine | None = None):
+        self.url = url
+        self.engine = engine or create_warehouse_engine(url)
+        self._metadata = sa.MetaData()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- tables ---------------------------------------------------------------------------------
+    def ensure_table(self, spec: TableSpec) -> sa.Table:
+        """Create the table when missing (idempotent) and return it."""
+        if spec.name in self._metadata.tables:
+            return self._metadata.tables[spec.name]
+        columns = [
+            sa.Column(name, _sql_type(dtype), primary_key=name in spec.key, nullable=name not in spec.key)
+            for name, dtype in spec.schema.items()
+        ]
+        table = sa.Table(spec.name, self._metadata, *columns)
+        for cols in spec.indexes:
+            sa.Index(f"ix_{spec.name}_{'_'.join(cols)}", *(table.c[c] for c in cols))
+        table.create(self.engine, checkfirst=True)
+        return table
+
+    def table(self, name: str) -> sa.Table:
+        """A table this process created, or one it finds in the database (serving reads those)."""
+        if name not in self._metadata.tables:
+            if not self.has_table(name):
+                raise KeyError(f"warehouse table {name!r} does not exist yet; materialize its asset first")
+            sa.Table(name, self._metadata, autoload_with=self.engine)
+        return self._metadata.tables[name]
+
+    def has_table(self, name: str) -> bool:
+        return sa.inspect(self.engine).has_table(name)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def upsert(self, spec: TableSpec, frame: pl.DataFrame) -> int:
+        """Insert rows, replacing those whose key already exists. Re-running writes the same rows.
+
+        Rows whose key repeats inside `frame` are an error of the caller: they would make the
+        result depend on order, so they are refused rather than silently collapsed.
+        """
+        table = self.ensure_table(spec)
+        if frame.is_empty():
+            return 0
+        frame = frame.select(list(spec.schema))
+        dupes = frame.select(spec.key).is_duplicated().sum()
+        if dupes:
+            raise ValueError(f"{dupes} rows of the frame for {spec.name!r} repeat a key {spec.key}")
+        insert = self._insert(table)
+        updates = {c: insert.excluded[c] for c in spec.schema if c not in spec.key}
+        statement = (
+            insert.on_conflict_do_update(index_elements=list(spec.key), set_=updates)
+            if updates
+            else insert.on_conflict_do_nothing(index_elements=list(spec.key))
+        )
+        written = 0
+        for chunk in frame.iter_slices(WRITE_CHUNK_ROWS):
+            rows = [_to_sql_row(row) for row in chunk.iter_rows(named=True)]
+            with self.engine.begin() as conn:  # one short transaction per chunk: SQLite has one writer
+                conn.execute(statement, rows)
+            written += len(rows)
+        return written
+
+    def delete(self, spec: TableSpec, **equals: Any) -> int:
+        """Delete the rows matching every `column=value` (a list value means IN)."""
+        table = self.ensure_table(spec)
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(table).where(*_conditions(table, equals))).rowcount
+
+    def _insert(self, table: sa.Table):
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            raise NotImplementedError(f"upsert is not implemented for {self.dialect}")
+        return insert(table)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def read(
+        self,
+        name: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        ranges: Mapping[str, tuple[Any, Any]] | None = None,
+        order_by: Sequence[str] = (),
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows matching `where` (equality / IN) and `ranges` (start inclusive, end exclusive, None open)."""
+        table = self.table(name)
+        selected = [table.c[c] for c in columns] if columns else list(table.c)
+        query = sa.select(*selected).where(*_conditions(table, where or {}), *_ranges(table, ranges or {}))
+        if order_by:
+            query = query.order_by(*(table.c[c].desc() if descending else table.c[c] for c in order_by))
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        schema = {col.name: _polars_type(col.type) for col in selected}
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return _frame(rows, schema)
+
+    def count(self, name: str, where: Mapping[str, Any] | None = None, *, ranges=None) -> int:
+        table = self.table(name)
+        query = sa.select(sa.func.count()).select_from(table)
+        query = query.where(*_conditions(table, where or {}), *_ranges(table, ranges or {}))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def distinct(self, name: str, column: str, where: Mapping[str, Any] | None = None) -> list[Any]:
+        table = self.table(name)
+        query = sa.select(table.c[column]).distinct().where(*_conditions(table, where or {}))
+        with self.engine.connect() as conn:
+            return sorted(row[0] for row in conn.execute(query))
+
+    def aggregate(self, name: str, where: Mapping[str, Any] | None = None, **functions: tuple[str, str]) -> dict:
+        """One row of aggregates, e.g. `aggregate("ohlcv", first=("min", "ts"))`."""
+        table = self.table(name)
+        exprs = [getattr(sa.func, fn)(table.c[col]).label(label) for label, (fn, col) in functions.items()]
+        query = sa.select(*exprs).where(*_conditions(table, where or {}))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return {label: _from_sql(value) for label, value in row._mapping.items()}
+
+    def ping(self) -> None:
+        """Raise when the database does not answer (readiness checks call this)."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _conditions(table: sa.Table, equals: Mapping[str, Any]) -> list:
+    out = []
+    for column, value in equals.items():
+        if isinstance(value, (list, tuple, set, frozenset)):
+            out.append(table.c[column].in_([_to_sql(v) for v in value]))
+        elif value is None:
+            out.append(table.c[column].is_(None))
+        else:
+            out.append(table.c[column] == _to_sql(value))
+    return out
+
+
+def _ranges(table: sa.Table, ranges: Mapping[str, tuple[Any, Any]]) -> list:
+    out = []
+    for column, (start, end) in ranges.items():
+        if start is not None:
+            out.append(table.c[column] >= _to_sql(start))
+        if end is not None:
+            out.append(table.c[column] < _to_sql(end))
+    return out
+
+
+def _to_sql(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _from_sql(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _to_sql_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and v != v else _to_sql(v)) for k, v in row.items()}
+
+
+def _frame(rows: Iterable[Sequence[Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    naive = {k: (pl.Datetime("us") if isinstance(v, pl.Datetime) else v) for k, v in schema.items()}
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=naive, orient="row")
+    return frame.with_columns(
+        [pl.col(k).dt.replace_time_zone("UTC") for k, v in schema.items() if isinstance(v, pl.Datetime)]
+    )

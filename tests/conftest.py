@@ -1,0 +1,90 @@
+"""Shared fixtures: real services when the environment names them, temporary folders otherwise.
+
+Integration tests need PostgreSQL (POSTGRES_TEST_URL) and, from the serving gateway on, Redis
+(REDIS_TEST_URL). `.ci/run` exports both. On a laptop without them those tests skip with a
+message; under CI (CI=true) a service that does not answer fails the test instead, so a green
+CI run always means the PostgreSQL and Redis paths ran.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _unavailable(what: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} is required under CI but is not reachable")
+    pytest.skip(f"{what} not reachable")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        _unavailable(f"test data folder {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """URL of a PostgreSQL server the tests may create databases on."""
+    url = os.environ.get("POSTGRES_TEST_URL")
+    if not url:
+        _unavailable("PostgreSQL (set POSTGRES_TEST_URL)")
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        _unavailable(f"PostgreSQL at {url} ({exc.__class__.__name__})")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str):
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"sextant_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(postgres_admin_url).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request, tmp_path: Path) -> str:
+    """The same test on both warehouse backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str):
+    from resources.warehouse import Warehouse
+
+    wh = Warehouse(warehouse_url)
+    yield wh
+    wh.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, warehouse_url: str):
+    """Settings for one test: a temporary home, the parametrized warehouse."""
+    from resources.settings import Settings
+
+    return Settings(SEXTANT_HOME=tmp_path / "home", WAREHOUSE_URL=warehouse_url, MARKET_SYMBOLS="BTC-USD,ETH-USD")

@@ -1,0 +1,98 @@
+"""The warehouse on both backends: table creation, idempotent upserts by key, reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from resources.warehouse import TableSpec, Warehouse
+
+SPEC = TableSpec(
+    "bars",
+    {"symbol": pl.Utf8, "ts": pl.Datetime("us", "UTC"), "close": pl.Float64, "n": pl.Int64, "ok": pl.Boolean},
+    ("symbol", "ts"),
+    indexes=(("symbol",),),
+)
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def frame(n: int, symbol: str = "BTC-USD", scale: float = 1.0) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * n,
+            "ts": [T0 + timedelta(hours=i) for i in range(n)],
+            "close": [100.0 * scale + i for i in range(n)],
+            "n": list(range(n)),
+            "ok": [i % 2 == 0 for i in range(n)],
+        },
+        schema=SPEC.schema,
+    )
+
+
+def test_upsert_is_idempotent_and_replaces_by_key(warehouse: Warehouse):
+    warehouse.upsert(SPEC, frame(50))
+    warehouse.upsert(SPEC, frame(50))
+    assert warehouse.count("bars") == 50
+
+    warehouse.upsert(SPEC, frame(60, scale=2.0))  # 50 replaced, 10 new
+    out = warehouse.read("bars", order_by=["ts"])
+    assert out.height == 60
+    assert out["close"].to_list() == frame(60, scale=2.0)["close"].to_list()
+
+
+def test_round_trip_keeps_types_and_utc(warehouse: Warehouse):
+    original = frame(5).with_columns(pl.when(pl.col("n") == 3).then(None).otherwise(pl.col("close")).alias("close"))
+    warehouse.upsert(SPEC, original)
+    out = warehouse.read("bars", order_by=["ts"])
+    assert out.schema == original.schema
+    assert out.equals(original)
+
+
+def test_reads_filter_paginate_and_aggregate(warehouse: Warehouse):
+    warehouse.upsert(SPEC, pl.concat([frame(30), frame(10, symbol="ETH-USD")]))
+    window = warehouse.read(
+        "bars", {"symbol": "BTC-USD"}, ranges={"ts": (T0 + timedelta(hours=5), T0 + timedelta(hours=15))}, order_by=["ts"]
+    )
+    assert window["n"].to_list() == list(range(5, 15))
+    page = warehouse.read("bars", {"symbol": ["BTC-USD"]}, order_by=["ts"], limit=7, offset=21)
+    assert page["n"].to_list() == list(range(21, 28))
+    assert warehouse.distinct("bars", "symbol") == ["BTC-USD", "ETH-USD"]
+    agg = warehouse.aggregate("bars", {"symbol": "ETH-USD"}, first=("min", "ts"), last=("max", "ts"))
+    assert agg == {"first": T0, "last": T0 + timedelta(hours=9)}
+    assert warehouse.count("bars", {"symbol": "ETH-USD"}) == 10
+
+
+def test_duplicate_keys_in_one_frame_are_refused(warehouse: Warehouse):
+    with pytest.raises(ValueError, match="repeat a key"):
+        warehouse.upsert(SPEC, pl.concat([frame(3), frame(2)]))
+    assert not warehouse.has_table("bars") or warehouse.count("bars") == 0
+
+
+def test_missing_table_is_a_clear_error(warehouse: Warehouse):
+    with pytest.raises(KeyError, match="materialize"):
+        warehouse.read("nothing_here")
+
+
+def test_large_upsert_in_chunks(warehouse: Warehouse):
+    n = 12_345
+    big = pl.DataFrame(
+        {
+            "symbol": ["X"] * n,
+            "ts": [T0 + timedelta(minutes=i) for i in range(n)],
+            "close": [float(i) for i in range(n)],
+            "n": list(range(n)),
+            "ok": [True] * n,
+        },
+        schema=SPEC.schema,
+    )
+    assert warehouse.upsert(SPEC, big) == n
+    assert warehouse.count("bars") == n
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    wh = Warehouse(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with wh.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    wh.dispose()
