@@ -1,6 +1,5 @@
 """Schedules: the hourly market refresh."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

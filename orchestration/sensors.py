@@ -1,6 +1,5 @@
 """Sensors: start market runs for files that land in the landing folder."""
 
-from __future__ import annotations
 
 import json
 from datetime import date

@@ -8,6 +8,7 @@ which is the one convention both backends can keep.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -79,7 +80,8 @@ def create_warehouse_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    # A host that drops packets must fail fast (readiness checks), not hang for the OS timeout.
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
 class Warehouse:
@@ -89,6 +91,9 @@ class Warehouse:
         self.url = url
         self.engine = engine or create_warehouse_engine(url)
         self._metadata = sa.MetaData()
+        # Reflection registers a table before its columns are loaded: concurrent first reads
+        # (the API's threadpool) must not see it half-built.
+        self._tables_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -97,6 +102,10 @@ class Warehouse:
     # -- tables ---------------------------------------------------------------------------------
     def ensure_table(self, spec: TableSpec) -> sa.Table:
         """Create the table when missing (idempotent) and return it."""
+        with self._tables_lock:
+            return self._ensure_table(spec)
+
+    def _ensure_table(self, spec: TableSpec) -> sa.Table:
         if spec.name in self._metadata.tables:
             return self._metadata.tables[spec.name]
         columns = [
@@ -111,11 +120,12 @@ class Warehouse:
 
     def table(self, name: str) -> sa.Table:
         """A table this process created, or one it finds in the database (serving reads those)."""
-        if name not in self._metadata.tables:
-            if not self.has_table(name):
-                raise KeyError(f"warehouse table {name!r} does not exist yet; materialize its asset first")
-            sa.Table(name, self._metadata, autoload_with=self.engine)
-        return self._metadata.tables[name]
+        with self._tables_lock:
+            if name not in self._metadata.tables:
+                if not self.has_table(name):
+                    raise KeyError(f"warehouse table {name!r} does not exist yet; materialize its asset first")
+                sa.Table(name, self._metadata, autoload_with=self.engine)
+            return self._metadata.tables[name]
 
     def has_table(self, name: str) -> bool:
         return sa.inspect(self.engine).has_table(name)

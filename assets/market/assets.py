@@ -7,7 +7,6 @@ spanning years is one run, not thousands). The logic lives in `ops.market`; thes
 call it, write through the warehouse resource and tell the story in metadata.
 """
 
-from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
@@ -32,8 +31,8 @@ MARKET_ASSET = dict(
     partitions_def=MARKET_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
-    kinds={"polars", "sql"},
 )
+KINDS = {"polars", "sql"}
 
 
 class RawOhlcvConfig(dg.Config):
@@ -44,6 +43,7 @@ class RawOhlcvConfig(dg.Config):
 
 @dg.asset(
     **MARKET_ASSET,
+    kinds=KINDS,
     check_specs=[
         dg.AssetCheckSpec(
             "raw_bars_suite",
@@ -91,12 +91,14 @@ def raw_ohlcv(
         dg.AssetSpec(
             "ohlcv",
             deps=["raw_ohlcv"],
+            kinds=KINDS,
             description="Validated bars: normalized, deduplicated, sorted by time, with gaps flagged. "
             "Key (symbol, interval, ts).",
         ),
         dg.AssetSpec(
             "ohlcv_rejects",
             deps=["raw_ohlcv"],
+            kinds=KINDS,
             description="Every raw row the cleaner refused, with one reason and a readable detail.",
         ),
     ],
@@ -161,7 +163,7 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
-@dg.asset(**MARKET_ASSET, deps=["ohlcv"])
+@dg.asset(**MARKET_ASSET, kinds=KINDS, deps=["ohlcv"])
 def ohlcv_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Per-bar features: returns, volatility, RSI, MACD, Bollinger width, ATR, volume z-score, momentum.
 
@@ -188,7 +190,7 @@ def ohlcv_features(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     )
 
 
-@dg.asset(**MARKET_ASSET, deps=["ohlcv"])
+@dg.asset(**MARKET_ASSET, kinds=KINDS, deps=["ohlcv"])
 def market_daily_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """One row per symbol, interval and day: OHLC, volume, VWAP, bar count, gaps and realized volatility."""
     wh = warehouse.client

@@ -108,6 +108,10 @@ def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
     ]
 
 
+def _iso(ts: pl.Expr) -> pl.Expr:
+    return ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _as_utc(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -171,14 +175,18 @@ def clean_ohlcv(raw: pl.DataFrame, now: datetime | None = None) -> tuple[pl.Data
         .then(
             pl.format(
                 "same symbol, interval and ts {} as the kept row {} of {}",
-                pl.col("ts"),
+                _iso(pl.col("ts")),
                 pl.col("_kept_row"),
                 pl.col("_kept_source"),
             )
         )
         .when(future)
         .then(
-            pl.format("bar opens at {}, after the cleaning time {}", pl.col("ts"), pl.lit(cutoff.isoformat()))
+            pl.format(
+                "bar opens at {}, after the cleaning time {}",
+                _iso(pl.col("ts")),
+                pl.lit(cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            )
         )
         .otherwise(pl.col("detail")),
     ).drop("_valid", "_rank", "_kept_source", "_kept_row")

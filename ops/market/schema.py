@@ -77,6 +77,8 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Select and cast `df` to exactly the contract's columns, in order (missing ones as null)."""
+    if df.width == 0:  # a null literal would broadcast to one row
+        return empty(schema)
     return df.select(
         [
             (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)

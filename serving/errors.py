@@ -1,0 +1,95 @@
+"""How failures become HTTP answers.
+
+Clients get a short, stable `{"detail": ...}` body and a status that says whose problem it is:
+404 for data that is not there (yet), 422 for a bad request (FastAPI's own format, naming the
+field), 503 when the warehouse does not answer (retry later), 500 for everything else. Bodies
+never carry exception text or stack traces; those go to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+
+log = logging.getLogger("serving.errors")
+
+WAREHOUSE_UNAVAILABLE = "warehouse unavailable, try again shortly"
+INTERNAL_ERROR = "internal error"
+#: Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 5
+
+
+class NotMaterialized(Exception):
+    """A warehouse table the endpoint reads has not been written by its asset yet."""
+
+    def __init__(self, table: str):
+        super().__init__(table)
+        self.table = table
+
+    @property
+    def detail(self) -> str:
+        return f"data set {self.table!r} has not been materialized yet; run its asset and try again"
+
+
+#: Documented error answers, for the `responses=` of routes (OpenAPI only; the handlers do the work).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown symbol, or the data set has not been materialized yet."},
+    503: {"description": "The warehouse does not answer; retry shortly."},
+}
+
+
+def query_error(field: str, message: str, value: Any) -> RequestValidationError:
+    """A 422 in FastAPI's own format for a rule that spans parameters (e.g. start < end)."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
+    )
+
+
+async def _not_materialized(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotMaterialized)
+    return JSONResponse(status_code=404, content={"detail": exc.detail})
+
+
+async def _warehouse_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "warehouse error on %s %s: %s",
+        request.method,
+        request.url.path,
+        exc.__class__.__name__,
+        exc_info=exc,
+    )
+    return JSONResponse(
+        status_code=503,
+        content={"detail": WAREHOUSE_UNAVAILABLE},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(status_code=500, content={"detail": INTERNAL_ERROR})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above. FastAPI keeps its own 422 handler for validation errors."""
+    app.add_exception_handler(NotMaterialized, _not_materialized)
+    # OperationalError, InterfaceError and the rest of the driver errors, plus an exhausted pool.
+    app.add_exception_handler(sa_exc.DBAPIError, _warehouse_unavailable)
+    app.add_exception_handler(sa_exc.TimeoutError, _warehouse_unavailable)
+    # Starlette runs the `Exception` handler in its outermost middleware, after the others failed.
+    app.add_exception_handler(Exception, _internal_error)
+
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "INTERNAL_ERROR",
+    "WAREHOUSE_UNAVAILABLE",
+    "NotMaterialized",
+    "install_error_handlers",
+    "query_error",
+]
