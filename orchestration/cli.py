@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -48,7 +48,7 @@ def materialize(
 
     settings = get_settings()
     symbols = symbol or settings.market_symbols
-    last = date.fromisoformat(end) if end else datetime.now(timezone.utc).date()
+    last = date.fromisoformat(end) if end else datetime.now(UTC).date()
     first = date.fromisoformat(start) if start else last - timedelta(days=days - 1)
     if first > last:
         raise typer.BadParameter(f"--start {first} is after --end {last}")
@@ -69,6 +69,7 @@ def materialize(
                 resources=defs.resources,
                 selection=dg.AssetSelection.from_string(selection),
                 tags=range_tags(sym, first, last),
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
                 raise_on_error=False,
             )
             if not result.success:

@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from resources.market_source import MarketSource
 from resources.model_store import ModelStore
@@ -43,7 +44,7 @@ class MarketSourceResource(dg.ConfigurableResource):
     kind: str = "synthetic"
     landing_dir: str
     seed: int = 42
-    symbols: list[str] = []
+    symbols: list[str] = Field(default_factory=list)
 
     @cached_property
     def client(self) -> MarketSource:

@@ -7,7 +7,7 @@ whichever source is configured. The exchange source (ccxt) is an optional extra 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +20,7 @@ SYNTHETIC_INTERVALS = ("1h", "1d")
 
 
 def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 class MarketSource:
@@ -68,10 +68,10 @@ class MarketSource:
         return raw.filter(in_range | pl.col("date").is_null())
 
     def _synthetic(self, symbol: str, first_day: date | None, last_day: date | None) -> pl.DataFrame:
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         start = day_start(first_day or today - timedelta(days=30))
         # Bars that have not opened yet do not exist: the generator stops at the current hour.
-        end = min(day_start((last_day or today) + timedelta(days=1)), datetime.now(timezone.utc))
+        end = min(day_start((last_day or today) + timedelta(days=1)), datetime.now(UTC))
         if end <= start:
             return empty(RAW_SCHEMA)
         return pl.concat(

@@ -18,7 +18,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from typing import Any
 
@@ -74,7 +74,7 @@ class ModelStore:
         """Write a new version (never overwriting one) and return its name. It is not promoted."""
         if not files or MANIFEST in files:
             raise ValueError(f"a model version needs artifact files, none named {MANIFEST!r}")
-        created = datetime.now(timezone.utc)
+        created = datetime.now(UTC)
         version = f"{created:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
         folder = self._path(name, version)
         self.fs.makedirs(folder, exist_ok=False)

@@ -8,10 +8,11 @@ which is the one convention both backends can keep.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -257,18 +258,18 @@ def _ranges(table: sa.Table, ranges: Mapping[str, tuple[Any, Any]]) -> list:
 
 def _to_sql(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
 def _from_sql(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
 def _to_sql_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and v != v else _to_sql(v)) for k, v in row.items()}
+    return {k: (None if isinstance(v, float) and math.isnan(v) else _to_sql(v)) for k, v in row.items()}
 
 
 def _frame(rows: Iterable[Sequence[Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -8,10 +8,11 @@ call it, write through the warehouse resource and tell the story in metadata.
 """
 
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from assets.market.partitions import MARKET_PARTITIONS, MarketSlice, market_slice
 from assets.market.quality import quality_check_result
@@ -27,18 +28,18 @@ from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES, OHLCV_
 from resources.warehouse import Warehouse
 
 GROUP = "market"
-MARKET_ASSET = dict(
-    partitions_def=MARKET_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
-)
+MARKET_ASSET = {
+    "partitions_def": MARKET_PARTITIONS,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "group_name": GROUP,
+}
 KINDS = {"polars", "sql"}
 
 
 class RawOhlcvConfig(dg.Config):
     """Which landing files to read; empty means the configured source (synthetic and/or landing folder)."""
 
-    files: list[str] = []
+    files: list[str] = Field(default_factory=list)
 
 
 @dg.asset(
@@ -130,6 +131,7 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     gaps = find_gaps(clean)
     by_reason = rejects.group_by("reason").len().sort("len", descending=True)
     context.log.info(f"ohlcv {sl.label}: {raw.height} raw -> {clean.height} bars + {rejects.height} rejects")
+    report = validate_bars(clean)
 
     yield dg.MaterializeResult(
         asset_key="ohlcv",
@@ -138,6 +140,7 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "raw_rows": dg.MetadataValue.int(raw.height),
             "gaps": dg.MetadataValue.int(gaps.height),
             "missing_bars": dg.MetadataValue.int(int(gaps["missing_bars"].sum()) if gaps.height else 0),
+            "validation_pass_rate": dg.MetadataValue.float(report.pass_rate),
             **_date_range_metadata(clean),
             "preview": dg.MetadataValue.md(markdown_table(clean.head(10))),
             "close": dg.MetadataValue.md(price_chart_markdown(clean)),
@@ -152,7 +155,6 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "preview": dg.MetadataValue.md(markdown_table(rejects.head(10))),
         },
     )
-    report = validate_bars(clean)
     yield quality_check_result(wh, "ohlcv", "bars_suite", sl, report, blocking=True)
     accounted = clean.height + rejects.height
     yield dg.AssetCheckResult(
@@ -173,9 +175,8 @@ def ohlcv_features(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     wh = warehouse.client
     sl = market_slice(context)
     frames = []
-    for interval, seconds in INTERVAL_SECONDS.items():
-        warmup_start = day_start(sl.first_day) - timedelta(seconds=seconds * WARMUP_BARS)
-        bars = _read_bars(wh, sl, interval, since=warmup_start)
+    for interval in INTERVAL_SECONDS:
+        bars = pl.concat([_read_warmup(wh, sl, interval), _read_bars(wh, sl, interval)])
         if bars.height:
             frames.append(compute_features(bars).filter(_in_slice(sl)))
     features = pl.concat(frames) if frames else pl.DataFrame(schema=OHLCV_FEATURES.schema)
@@ -222,12 +223,33 @@ def _read_raw(wh: Warehouse, sl: MarketSlice) -> pl.DataFrame:
     return pl.concat([dated, undated]).select(list(RAW_SCHEMA))
 
 
-def _read_bars(wh: Warehouse, sl: MarketSlice, interval: str, since: datetime | None = None) -> pl.DataFrame:
+def _read_bars(wh: Warehouse, sl: MarketSlice, interval: str) -> pl.DataFrame:
     first, last = _day_bounds(sl)
-    start = since if since is not None else (day_start(date.fromisoformat(first)) if first else None)
+    start = day_start(date.fromisoformat(first)) if first else None
     end = day_start(date.fromisoformat(last)) if last else None
     where = {"symbol": list(sl.symbols), "interval": interval}
     return wh.read(OHLCV.name, where, ranges={"ts": (start, end)}, order_by=["ts"])
+
+
+def _read_warmup(wh: Warehouse, sl: MarketSlice, interval: str) -> pl.DataFrame:
+    """The WARMUP_BARS bars just before the slice (by count, so gaps in the series do not shorten it)."""
+    first, _ = _day_bounds(sl)
+    if first is None:
+        return pl.DataFrame(schema=OHLCV.schema)
+    before = {"ts": (None, day_start(date.fromisoformat(first)))}
+    return pl.concat(
+        [
+            wh.read(
+                OHLCV.name,
+                {"symbol": symbol, "interval": interval},
+                ranges=before,
+                order_by=["ts"],
+                descending=True,
+                limit=WARMUP_BARS,
+            ).reverse()
+            for symbol in sl.symbols
+        ]
+    )
 
 
 def _in_slice(sl: MarketSlice) -> pl.Expr:

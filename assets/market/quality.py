@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -26,7 +26,7 @@ def quality_check_result(
         "passed": report.passed,
         "pass_rate": report.pass_rate,
         "row_count": report.row_count,
-        "measured_at": datetime.now(timezone.utc),
+        "measured_at": datetime.now(UTC),
     }
     wh.upsert(DATA_QUALITY, pl.DataFrame([row], schema=DATA_QUALITY.schema))
     return dg.AssetCheckResult(

@@ -176,8 +176,7 @@ def compute_features(ohlcv: pl.DataFrame) -> pl.DataFrame:
     )
 
     close, high, low, volume = pl.col("close"), pl.col("high"), pl.col("low"), pl.col("volume")
-    # Null on a series' first bar: over the whole column the lag would reach the previous series.
-    prev_close = _after(1, close.shift(1))
+    prev_close = pl.col("_prev_close")
     row = pl.int_range(pl.len(), dtype=pl.Int64)
 
     # The per-series EMAs (`over`) only ever smooth a plain column: an expression inside a window
@@ -189,6 +188,9 @@ def compute_features(ohlcv: pl.DataFrame) -> pl.DataFrame:
             # Flagging the id as sorted lets the per-series windows slice instead of hashing.
             pl.col("_new").cum_sum().set_sorted().alias("_sid"),
             (row - pl.when("_new").then(row).forward_fill()).alias("_pos"),
+            # Null on a series' first bar: over the whole column the lag would reach the previous
+            # series. Materialized once: eager frames do not share repeated subexpressions.
+            pl.when(~pl.col("_new")).then(close.shift(1)).alias("_prev_close"),
         )
         .with_columns(
             (close / prev_close - 1).alias("return_1"),
@@ -217,12 +219,16 @@ def compute_features(ohlcv: pl.DataFrame) -> pl.DataFrame:
             .then((volume - pl.col("_vol_mean")) / pl.col("_vol_std"))
             .alias("volume_z_24"),
         )
+        # Dropping spent helpers as soon as possible lets their memory be reused by the next
+        # stage: on a million rows, fresh pages cost about as much as the arithmetic.
+        .drop("_prev_close", "_gain", "_loss", "_tr", "_std_20", "_vol_mean", "_vol_std")
         .with_columns(
             _ema(pl.col("macd"), span=EMA_SIGNAL, min_samples=EMA_SIGNAL).alias("macd_signal"),
             # 24 log returns need 25 bars: the first bar of a series has none.
             _after(VOL_WINDOW, _rolling_std(pl.col("log_return_1"), VOL_WINDOW)).alias("volatility_24"),
             _rsi(pl.col("_avg_gain"), pl.col("_avg_loss")).alias("rsi_14"),
         )
+        .drop("_avg_gain", "_avg_loss", "_new", "_sid", "_pos")
         .with_columns(
             (pl.col("volatility_24") * _annualization()).alias("realized_vol_annualized"),
             (pl.col("macd") - pl.col("macd_signal")).alias("macd_hist"),

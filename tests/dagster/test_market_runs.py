@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 import dagster as dg
+
 from assets.market.assets import MARKET_ASSETS
 from assets.market.partitions import range_tags
 from orchestration.sensors import market_landing_sensor
@@ -117,7 +118,7 @@ def test_landing_file_becomes_one_run_and_every_row_is_accounted(instance, resou
 def test_hourly_schedule_requests_today_for_every_symbol(instance, resources, settings):
     from orchestration.schedules import market_hourly_schedule
 
-    when = datetime(2024, 5, 2, 10, 5, tzinfo=timezone.utc)
+    when = datetime(2024, 5, 2, 10, 5, tzinfo=UTC)
     context = dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when)
     requests = market_hourly_schedule(context)
     assert sorted(r.partition_key_range.start for r in requests) == ["2024-05-01|BTC-USD", "2024-05-01|ETH-USD"]
@@ -156,3 +157,27 @@ def test_run_on_postgres_backed_dagster_instance(tmp_path, postgres_url, monkeyp
     materialized = {a for t, a in events if t == "ASSET_MATERIALIZATION"}
     assert {'["ohlcv"]', '["raw_ohlcv"]', '["ohlcv_features"]'} <= materialized
     assert runs == "SUCCESS"
+
+
+def test_features_of_a_later_day_equal_those_on_full_history(instance, resources, add_symbols, settings):
+    """The warm-up read makes a one-day run compute what a run over all history would."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from ops.market.features import compute_features
+
+    add_symbols("ETH-USD")
+    assert materialize(instance, resources, range_tags("ETH-USD", "2024-03-01", "2024-03-19")).success
+    assert materialize(instance, resources, range_tags("ETH-USD", "2024-03-20", "2024-03-20")).success
+
+    wh = Warehouse(settings.resolved_warehouse_url)
+    stored = wh.read("ohlcv_features", {"date": "2024-03-20"}, order_by=["interval", "ts"])
+    expected = (
+        compute_features(wh.read("ohlcv", {"symbol": "ETH-USD"}))
+        .filter(pl.col("date") == "2024-03-20")
+        .sort("interval", "ts")
+    )
+    wh.dispose()
+    assert stored.height == 25  # 24 hourly bars and one daily bar
+    assert stored["rsi_14"].null_count() < stored.height  # hourly features are defined from the first hour
+    assert_frame_equal(stored, expected.select(stored.columns), abs_tol=1e-9, rel_tol=1e-9)

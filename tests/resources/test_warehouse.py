@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -15,7 +15,7 @@ SPEC = TableSpec(
     ("symbol", "ts"),
     indexes=(("symbol",),),
 )
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def frame(n: int, symbol: str = "BTC-USD", scale: float = 1.0) -> pl.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -189,17 +188,6 @@ def test_hourly_epochs_agree_with_date_text_except_one_shifted_stretch(hourly_te
     millis = hourly_text.get_column("unix").str.len_chars() == 13
     assert disagree.filter(pl.col("unix").str.len_chars() == 13).is_empty()
     assert (from_unix.filter(millis) == from_text.filter(millis)).all()
-
-
-def test_hourly_file_parses_fast() -> None:
-    path = _real(HOURLY)
-    read_market_csv(path)  # warm up the thread pool
-    started = time.perf_counter()
-    read_market_csv(path)
-    assert time.perf_counter() - started < 1.0
-
-
-# --- the other real files -------------------------------------------------------------------
 
 
 def test_daily_cdd_file() -> None:
