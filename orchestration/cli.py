@@ -104,12 +104,15 @@ def up(
     settings = get_settings()
     settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
     materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)}
+    from orchestration.instance import REPO_ROOT
+
+    # Absolute paths: the children do not share our working directory.
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "SEXTANT_HOME": str(settings.resolved_home)}
+    workspace = str(REPO_ROOT / "workspace.yaml")
+    dagster_dev = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(dagster_port)]
     children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(dagster_port)],
-            env=env,
-        ),
+        # Run from the home, where its dagster.yaml is (the repository's copy is only the template).
+        subprocess.Popen(dagster_dev, env=env, cwd=settings.dagster_home),
         subprocess.Popen([sys.executable, "-m", "orchestration.cli", "serve"], env=env),
     ]
     api = f"http://{settings.api_host}:{settings.api_port}"

@@ -181,3 +181,17 @@ def test_features_of_a_later_day_equal_those_on_full_history(instance, resources
     assert stored.height == 25  # 24 hourly bars and one daily bar
     assert stored["rsi_14"].null_count() < stored.height  # hourly features are defined from the first hour
     assert_frame_equal(stored, expected.select(stored.columns), abs_tol=1e-9, rel_tol=1e-9)
+
+
+def test_a_file_spanning_years_is_one_run_request(instance, resources, settings, shared_data):
+    landing = settings.resolved_landing_dir
+    landing.mkdir(parents=True)
+    (landing / HOURLY_FILE).write_bytes((shared_data / "market" / HOURLY_FILE).read_bytes())
+    yahoo = "btc_usd_daily_yahoo_2014_2022.csv"  # no symbol column: base and quote come from the file name
+    (landing / yahoo).write_bytes((shared_data / "market" / yahoo).read_bytes())
+    result = market_landing_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    ranges = sorted((r.partition_key_range.start, r.partition_key_range.end) for r in result.run_requests)
+    assert ranges == [
+        ("2014-09-17|BTC-USD", "2022-03-01|BTC-USD"),
+        ("2017-08-17|BTC-USDT", "2021-06-10|BTC-USDT"),
+    ]
