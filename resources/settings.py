@@ -67,11 +67,38 @@ class Settings(BaseSettings):
         ["data", "ml", "fraud", "nlp", "chain"], alias="SERVING_DOMAINS", description="Routers this process mounts."
     )
     max_page_size: int = Field(5000, alias="MAX_PAGE_SIZE", description="Largest page the API returns.")
+    max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", description="Larger request bodies get 413.")
+    service_name: str = Field("sextant", alias="SERVICE_NAME", description="Service name in logs and metrics.")
+    rate_limit_default: str = Field(
+        "100/minute", alias="RATE_LIMIT_DEFAULT", description="Requests per client (token), `limits` notation."
+    )
+    rate_limit_overrides: dict[str, str] = Field(
+        {}, alias="RATE_LIMIT_OVERRIDES", description='Per-route limits as JSON, e.g. {"/api/v1/ml/predict": "20/minute"}.'
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        [], alias="TRUSTED_PROXIES", description="Proxy addresses whose X-Forwarded-For is believed (none by default)."
+    )
+    metrics_public: bool = Field(True, alias="METRICS_PUBLIC", description="false: /api/metrics needs a token.")
+    cache_ttl_seconds: dict[str, int] = Field(
+        {"data": 1800, "summary": 3600, "features": 1800, "model": 86_400, "reference": 604_800},
+        alias="CACHE_TTL_SECONDS",
+        description="Cache lifetime per kind of answer (30 minutes to 7 days), JSON.",
+    )
+    breaker_failures: int = Field(5, alias="BREAKER_FAILURES", description="Consecutive failures that open a breaker.")
+    breaker_recovery_seconds: float = Field(30, alias="BREAKER_RECOVERY_SECONDS", description="Open -> half-open.")
+    breaker_healthy_seconds: float = Field(60, alias="BREAKER_HEALTHY_SECONDS", description="Health that resets it.")
+    retry_attempts: int = Field(3, alias="RETRY_ATTEMPTS", description="Attempts around warehouse and model loads.")
+    health_interval_seconds: float = Field(30, alias="HEALTH_INTERVAL_SECONDS")
+    health_timeout_seconds: float = Field(5, alias="HEALTH_TIMEOUT_SECONDS")
+    health_failures_unhealthy: int = Field(3, alias="HEALTH_FAILURES_UNHEALTHY")
+    dagster_graphql_url: str = Field(
+        "http://127.0.0.1:3000/graphql", alias="DAGSTER_GRAPHQL_URL", description="For recent runs on the dashboard."
+    )
 
     # --- compute -----------------------------------------------------------------------------
     torch_threads: int = Field(2, alias="TORCH_THREADS")
 
-    @field_validator("market_symbols", "serving_domains", mode="before")
+    @field_validator("market_symbols", "serving_domains", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         """Lists come from the environment as `a,b,c`, which is what people type."""

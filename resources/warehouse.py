@@ -21,6 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 WRITE_CHUNK_ROWS = 5_000
+#: Bookkeeping table: one row per data table with the time of its last write. Readers that cache
+#: (the API) put this version in their keys, so a new materialization is never hidden by an old entry.
+VERSIONS_TABLE = "table_versions"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,13 @@ class TableSpec:
     schema: Mapping[str, pl.DataType]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+
+_VERSIONS_SPEC = TableSpec(
+    VERSIONS_TABLE,
+    {"table_name": pl.Utf8, "version": pl.Utf8, "updated_at": pl.Datetime("us", "UTC")},
+    ("table_name",),
+)
 
 
 def _sql_type(dtype: pl.DataType) -> sa.types.TypeEngine:
@@ -158,13 +168,35 @@ class Warehouse:
             with self.engine.begin() as conn:  # one short transaction per chunk: SQLite has one writer
                 conn.execute(statement, rows)
             written += len(rows)
+        self._bump_version(spec.name)
         return written
 
     def delete(self, spec: TableSpec, **equals: Any) -> int:
         """Delete the rows matching every `column=value` (a list value means IN)."""
         table = self.ensure_table(spec)
         with self.engine.begin() as conn:
-            return conn.execute(sa.delete(table).where(*_conditions(table, equals))).rowcount
+            deleted = conn.execute(sa.delete(table).where(*_conditions(table, equals))).rowcount
+        self._bump_version(spec.name)
+        return deleted
+
+    def _bump_version(self, name: str) -> None:
+        versions = self.ensure_table(_VERSIONS_SPEC)
+        insert = self._insert(versions)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        row = {"table_name": name, "version": f"{now:%Y%m%dT%H%M%S%f}", "updated_at": now}
+        statement = insert.on_conflict_do_update(
+            index_elements=["table_name"], set_={"version": insert.excluded.version, "updated_at": now}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, [row])
+
+    def versions(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        """The version (time of last write) of each data table; tables never written are absent."""
+        if not self.has_table(VERSIONS_TABLE):
+            return {}
+        where = {"table_name": list(names)} if names is not None else {}
+        frame = self.read(VERSIONS_TABLE, where, columns=["table_name", "version"])
+        return dict(frame.iter_rows())
 
     def _insert(self, table: sa.Table):
         if self.dialect == "postgresql":

@@ -96,3 +96,15 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with wh.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     wh.dispose()
+
+
+def test_every_write_moves_the_table_version(warehouse: Warehouse):
+    assert warehouse.versions() == {}
+    warehouse.upsert(SPEC, frame(3))
+    first = warehouse.versions(["bars"])["bars"]
+    warehouse.upsert(SPEC, frame(3))
+    second = warehouse.versions()["bars"]
+    assert second > first
+    warehouse.delete(SPEC, symbol="BTC-USD")
+    assert warehouse.versions()["bars"] > second
+    assert warehouse.count("bars") == 0
