@@ -14,9 +14,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from orchestration.cli_tokens import token_app
 from resources.settings import get_settings
 
 app = typer.Typer(help="Sextant: crypto market, chain and fraud intelligence on Dagster.", no_args_is_help=True)
+app.add_typer(token_app, name="token", help="API tokens: create, list, revoke.")
 console = Console()
 
 

@@ -1,7 +1,15 @@
 """The FastAPI application: `create_app(settings, warehouse)`.
 
 Run it with `uvicorn serving.app:create_app --factory`. Everything the app holds lives on
-`app.state`, set up by the lifespan, so each app (one per test, one per worker) is independent.
+`app.state`, set up by the lifespan, so each app (one per test, one per worker) is independent:
+
+    settings, warehouse, tables (TableGuard), token_store, rate_limiter, cache, guard,
+    data_versions, health_monitor, metrics
+
+Every domain router is mounted behind the same gateway: bearer auth with the `read` scope, then
+the per-client rate limit; its reads go through `serving.gateway.cached_read` (cache, circuit
+breaker, retries). Only `/api/health/*` is open; `/api/metrics` and the dashboard follow
+`METRICS_PUBLIC`.
 """
 
 from __future__ import annotations
@@ -10,24 +18,45 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from resources.settings import Settings, get_settings
+from resources.tokens import TokenStore
 from resources.warehouse import Warehouse
 from serving import package_version
+from serving.auth import require_scopes
+from serving.body_limit import BodySizeLimitMiddleware
+from serving.cache import ResponseCache
 from serving.deps import TableGuard
 from serving.errors import install_error_handlers
+from serving.gateway import DataVersions
+from serving.health_monitor import HealthMonitor
+from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
+from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import data, health
 
 log = logging.getLogger("serving.app")
 
-#: Routers mounted whatever the settings say.
-ALWAYS_MOUNTED: tuple[APIRouter, ...] = (health.router,)
+#: Routers mounted whatever the settings say, without auth (probes must answer anonymous callers).
+OPEN_ROUTERS: tuple[APIRouter, ...] = (health.router,)
 
 #: Domain name (as listed in `Settings.serving_domains`) -> its router. One line per domain.
 DOMAIN_ROUTERS: dict[str, APIRouter] = {
     "data": data.router,
 }
+
+#: What every domain route depends on, in order: who is calling, then their budget.
+GATEWAY = [Depends(require_scopes("read")), Depends(rate_limit)]
+
+
+def _raise_unless(ping, name: str):
+    """A monitor check from a ping that answers True/False."""
+
+    async def check() -> None:
+        if not await ping():
+            raise ConnectionError(f"{name} does not answer")
+
+    return check
 
 
 def create_app(settings: Settings | None = None, warehouse: Warehouse | None = None) -> FastAPI:
@@ -44,20 +73,44 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = warehouse is None
         wh = Warehouse(settings.resolved_warehouse_url) if owned else warehouse
-        app.state.warehouse = wh
-        app.state.tables = TableGuard(wh)
+        state = app.state
+        state.warehouse = wh
+        state.tables = TableGuard(wh)
+        state.token_store = TokenStore(wh)
+        state.rate_limiter = RateLimiter(
+            settings.cache_url,
+            settings.rate_limit_default,
+            settings.rate_limit_overrides,
+            trusted_proxies=settings.trusted_proxies,
+            namespace=settings.service_name,
+        )
+        state.cache = ResponseCache(settings.cache_url, settings.cache_ttl_seconds, namespace=settings.service_name)
+        state.guard = Guard.from_settings(settings)
+        state.data_versions = DataVersions(wh, state.guard)
+        # Health checks call the dependencies directly, never through the guard: an open breaker
+        # must not hide a recovery from the monitor.
+        state.health_monitor = HealthMonitor.from_settings(
+            {"warehouse": wh.ping, "cache": _raise_unless(state.cache.ping, "cache")}, settings
+        )
+        state.health_monitor.start()
         try:
             yield
         finally:
-            app.state.warehouse = None
-            app.state.tables = None
+            await state.health_monitor.stop()
+            await state.cache.close()
+            await state.rate_limiter.close()
+            for name in ("health_monitor", "guard", "data_versions", "cache", "rate_limiter", "token_store"):
+                setattr(state, name, None)
+            state.warehouse = None
+            state.tables = None
             if owned:
                 wh.dispose()
 
     app = FastAPI(
         title="Sextant API",
         version=package_version(),
-        description="Market, chain, fraud and NLP data and models published by the Sextant pipelines.",
+        description="Market, chain, fraud and NLP data and models published by the Sextant pipelines. "
+        "Every route but the health probes needs a bearer token (`sextant token create`).",
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
@@ -65,13 +118,16 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_resilience_handlers(app)
+    install_rate_limit_headers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 
-    for router in ALWAYS_MOUNTED:
+    for router in OPEN_ROUTERS:
         app.include_router(router)
     for domain in dict.fromkeys(settings.serving_domains):  # each once, in the order given
         router = DOMAIN_ROUTERS.get(domain)
         if router is None:
             log.info("serving domain %r has no router yet; not mounted", domain)
             continue
-        app.include_router(router)
+        app.include_router(router, dependencies=GATEWAY)
     return app

@@ -36,9 +36,22 @@ class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class MonitoredDependency(BaseModel):
+    healthy: bool
+    consecutive_failures: int
+    last_error: str | None = None
+    last_checked: datetime | None = None
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, str] = Field(description='Per dependency: "ok" or the class of the error it raised.')
+    checks: dict[str, str] = Field(
+        description='Per dependency, checked now: "ok", "degraded (...)" (serving on a fallback), '
+        "or the class of the error it raised."
+    )
+    monitor: dict[str, MonitoredDependency] = Field(
+        default_factory=dict, description="The background monitor's view (unhealthy after repeated failures)."
+    )
 
 
 class ErrorBody(BaseModel):

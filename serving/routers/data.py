@@ -1,23 +1,25 @@
 """Market data: the validated bars, their daily summaries and their technical features.
 
-Every endpoint reads one warehouse table for one (symbol, interval) series, in pages. The reads
-are blocking SQLAlchemy calls, so the endpoints are plain `def`: FastAPI runs them in its
-threadpool and the event loop stays free.
+Every endpoint reads one warehouse table for one (symbol, interval) series, in pages, through
+`serving.gateway.cached_read`: the blocking SQLAlchemy reads run in a worker thread behind the
+circuit breaker, and answers are cached under the table's version.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Any
 
 import polars as pl
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES
 from resources.warehouse import TableSpec, Warehouse
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES, query_error
+from serving.gateway import cached_read
 from serving.schemas import (
     Bar,
     FeaturesPage,
@@ -213,12 +215,9 @@ def _page_fields(symbol: str, interval: str, page: PageParams, result: SeriesPag
 
 
 # -- endpoints ------------------------------------------------------------------------------------
-@router.get(
-    "/symbols",
-    response_model=SymbolList,
-    summary="Symbols with bars, their intervals and time span",
-)
-def list_symbols(warehouse: WarehouseDep, tables: TablesDep) -> SymbolList:
+# Each endpoint validates its parameters, then answers through the gateway's cached read: the
+# blocking warehouse work is the `load` closure, run in a worker thread behind the circuit breaker.
+def _symbols(warehouse: Warehouse, tables: TableGuard) -> dict[str, Any]:
     tables.require(OHLCV.name)
     items = []
     for symbol in warehouse.distinct(OHLCV.name, "symbol"):
@@ -233,7 +232,16 @@ def list_symbols(warehouse: WarehouseDep, tables: TablesDep) -> SymbolList:
             )
             intervals.append(SeriesInfo(interval=interval, **stats))
         items.append(SymbolInfo(symbol=symbol, intervals=intervals))
-    return SymbolList(count=len(items), items=items)
+    return SymbolList(count=len(items), items=items).model_dump(mode="json")
+
+
+@router.get(
+    "/symbols",
+    response_model=SymbolList,
+    summary="Symbols with bars, their intervals and time span",
+)
+async def list_symbols(request: Request, warehouse: WarehouseDep, tables: TablesDep):
+    return await cached_read(request, "data", [OHLCV.name], {}, partial(_symbols, warehouse, tables))
 
 
 @router.get(
@@ -241,27 +249,35 @@ def list_symbols(warehouse: WarehouseDep, tables: TablesDep) -> SymbolList:
     response_model=OhlcvPage,
     summary="Validated OHLCV bars of one series, oldest first",
 )
-def get_ohlcv(
+async def get_ohlcv(
+    request: Request,
     symbol: Symbol,
     warehouse: WarehouseDep,
     tables: TablesDep,
     window: TimeWindow,
     page: Page,
     interval: Annotated[Interval, Query(description="Bar interval.")] = Interval.HOUR,
-) -> OhlcvPage:
+):
     symbol = symbol.upper()
-    result = read_series(
-        warehouse,
-        tables,
-        OHLCV,
-        symbol=symbol,
-        interval=interval.value,
-        column="ts",
-        window=window,
-        page=page,
-        columns=BAR_COLUMNS,
-    )
-    return OhlcvPage(start=window.start, end=window.end, **_page_fields(symbol, interval.value, page, result))
+
+    def load() -> dict[str, Any]:
+        result = read_series(
+            warehouse,
+            tables,
+            OHLCV,
+            symbol=symbol,
+            interval=interval.value,
+            column="ts",
+            window=window,
+            page=page,
+            columns=BAR_COLUMNS,
+        )
+        return OhlcvPage(
+            start=window.start, end=window.end, **_page_fields(symbol, interval.value, page, result)
+        ).model_dump(mode="json")
+
+    params = _params(symbol, interval, window, page)
+    return await cached_read(request, "data", [OHLCV.name], params, load)
 
 
 @router.get(
@@ -269,28 +285,34 @@ def get_ohlcv(
     response_model=SummaryPage,
     summary="Daily summaries of one series, oldest day first",
 )
-def get_summary(
+async def get_summary(
+    request: Request,
     symbol: Symbol,
     warehouse: WarehouseDep,
     tables: TablesDep,
     window: DateWindow,
     page: Page,
     interval: Annotated[Interval, Query(description="Interval of the bars summarized.")] = Interval.HOUR,
-) -> SummaryPage:
+):
     symbol = symbol.upper()
-    result = read_series(
-        warehouse,
-        tables,
-        MARKET_DAILY_SUMMARY,
-        symbol=symbol,
-        interval=interval.value,
-        column="date",
-        window=window,
-        page=page,
-    )
-    return SummaryPage(
-        start=window.start, end=window.end, **_page_fields(symbol, interval.value, page, result)
-    )
+
+    def load() -> dict[str, Any]:
+        result = read_series(
+            warehouse,
+            tables,
+            MARKET_DAILY_SUMMARY,
+            symbol=symbol,
+            interval=interval.value,
+            column="date",
+            window=window,
+            page=page,
+        )
+        return SummaryPage(
+            start=window.start, end=window.end, **_page_fields(symbol, interval.value, page, result)
+        ).model_dump(mode="json")
+
+    params = _params(symbol, interval, window, page)
+    return await cached_read(request, "summary", [MARKET_DAILY_SUMMARY.name], params, load)
 
 
 @router.get(
@@ -298,7 +320,8 @@ def get_summary(
     response_model=FeaturesPage,
     summary="Technical features of one series, per bar",
 )
-def get_features(
+async def get_features(
+    request: Request,
     symbol: Symbol,
     warehouse: WarehouseDep,
     tables: TablesDep,
@@ -306,19 +329,36 @@ def get_features(
     page: Page,
     interval: Annotated[Interval, Query(description="Bar interval.")] = Interval.HOUR,
     order: Annotated[Order, Query(description="asc: oldest bar first; desc: latest first.")] = Order.ASC,
-) -> FeaturesPage:
+):
     symbol = symbol.upper()
-    result = read_series(
-        warehouse,
-        tables,
-        OHLCV_FEATURES,
-        symbol=symbol,
-        interval=interval.value,
-        column="ts",
-        window=window,
-        page=page,
-        descending=order is Order.DESC,
-    )
-    return FeaturesPage(
-        start=window.start, end=window.end, order=order, **_page_fields(symbol, interval.value, page, result)
-    )
+
+    def load() -> dict[str, Any]:
+        result = read_series(
+            warehouse,
+            tables,
+            OHLCV_FEATURES,
+            symbol=symbol,
+            interval=interval.value,
+            column="ts",
+            window=window,
+            page=page,
+            descending=order is Order.DESC,
+        )
+        return FeaturesPage(
+            start=window.start, end=window.end, order=order, **_page_fields(symbol, interval.value, page, result)
+        ).model_dump(mode="json")
+
+    params = {**_params(symbol, interval, window, page), "order": order.value}
+    return await cached_read(request, "features", [OHLCV_FEATURES.name], params, load)
+
+
+def _params(symbol: str, interval: Interval, window: Window, page: PageParams) -> dict[str, Any]:
+    """The cache key parts of a series read: everything that changes the answer."""
+    return {
+        "symbol": symbol,
+        "interval": interval.value,
+        "start": window.start.isoformat() if window.start else None,
+        "end": window.end.isoformat() if window.end else None,
+        "limit": page.limit,
+        "offset": page.offset,
+    }

@@ -1,18 +1,28 @@
-"""Liveness and readiness probes (Kubernetes, load balancers, `docker compose` health checks)."""
+"""Liveness and readiness probes (Kubernetes, load balancers, `docker compose` health checks).
+
+Readiness needs the warehouse: checked now (bounded by the health timeout) and not marked
+unhealthy by the background monitor. The cache is reported but never makes the service unready:
+without Redis the service answers from its in-process fallback, and pulling every replica out of
+the load balancer for that would turn a degraded cache into an outage.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
-from fastapi import APIRouter
+import anyio
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from serving.deps import WarehouseDep
-from serving.schemas import Liveness, Readiness
+from serving.schemas import Liveness, MonitoredDependency, Readiness
 
 log = logging.getLogger("serving.health")
 
 router = APIRouter(prefix="/api/health", tags=["health"])
+
+#: Dependencies the service cannot answer without.
+CRITICAL = ("warehouse",)
 
 
 @router.get("/live", response_model=Liveness, summary="The process answers")
@@ -26,15 +36,26 @@ async def live() -> Liveness:
     summary="The process can serve: its dependencies answer",
     responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
 )
-def ready(warehouse: WarehouseDep) -> Readiness | JSONResponse:
+async def ready(request: Request) -> Readiness | JSONResponse:
+    state = request.app.state
     checks: dict[str, str] = {}
     try:
-        warehouse.ping()
+        with anyio.fail_after(state.settings.health_timeout_seconds):
+            await anyio.to_thread.run_sync(state.warehouse.ping, abandon_on_cancel=True)
         checks["warehouse"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the class says which
         log.warning("readiness: warehouse ping failed: %s", exc.__class__.__name__)
         checks["warehouse"] = exc.__class__.__name__
-    if all(value == "ok" for value in checks.values()):
-        return Readiness(status="ready", checks=checks)
-    body = Readiness(status="not_ready", checks=checks)
-    return JSONResponse(status_code=503, content=body.model_dump())
+    cache = state.cache
+    checks["cache"] = "ok" if await cache.ping() else f"degraded (answering from {cache.backend})"
+    monitor = {
+        name: MonitoredDependency(**dataclasses.asdict(status))
+        for name, status in state.health_monitor.status().items()
+    }
+    healthy = all(checks.get(name) == "ok" for name in CRITICAL) and all(
+        monitor[name].healthy for name in CRITICAL if name in monitor
+    )
+    body = Readiness(status="ready" if healthy else "not_ready", checks=checks, monitor=monitor)
+    if healthy:
+        return body
+    return JSONResponse(status_code=503, content=body.model_dump(mode="json"))

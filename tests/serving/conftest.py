@@ -41,18 +41,30 @@ def bars(symbol: str, interval: str, n: int, start: datetime = T0) -> pl.DataFra
     )
 
 
+def bearer(warehouse, client_id: str = "tests", scopes: str = "read") -> dict[str, str]:
+    """Authorization header of a fresh token in `warehouse`."""
+    from resources.tokens import TokenStore
+
+    return {"Authorization": f"Bearer {TokenStore(warehouse).create(client_id, scopes).token}"}
+
+
 @pytest.fixture
 def make_client(settings, warehouse):
-    """Build (and start) a TestClient over `create_app(settings, warehouse)`; closed after the test."""
+    """Build (and start) a TestClient over `create_app(settings, warehouse)`; closed after the test.
+
+    The client carries a read token (pass `anonymous=True` for none) and, unless the test passes
+    its own settings, a budget large enough that the rate limit never interferes.
+    """
     from serving.app import create_app
 
     clients: list[TestClient] = []
 
-    def make(**kwargs) -> TestClient:
-        client = TestClient(
-            create_app(settings=kwargs.pop("settings", settings), warehouse=warehouse), **kwargs
-        )
+    def make(anonymous: bool = False, **kwargs) -> TestClient:
+        app_settings = kwargs.pop("settings", settings.model_copy(update={"rate_limit_default": "100000/minute"}))
+        client = TestClient(create_app(settings=app_settings, warehouse=warehouse), **kwargs)
         client.__enter__()
+        if not anonymous:
+            client.headers.update(bearer(warehouse))
         clients.append(client)
         return client
 

@@ -12,7 +12,7 @@ from resources.warehouse import Warehouse
 from serving import package_version
 from serving.app import DOMAIN_ROUTERS, create_app
 from serving.schemas import Interval
-from tests.serving.conftest import bars
+from tests.serving.conftest import bars, bearer
 
 DATA_ROUTES = {
     "/api/v1/data/symbols",
@@ -92,7 +92,7 @@ def test_concurrent_first_requests_all_succeed(settings, warehouse):
     fresh = Warehouse(settings.resolved_warehouse_url)  # has not reflected anything yet
     try:
         app = create_app(settings=settings, warehouse=fresh)
-        with TestClient(app) as client, ThreadPoolExecutor(8) as pool:
+        with TestClient(app, headers=bearer(warehouse)) as client, ThreadPoolExecutor(8) as pool:
             statuses = list(
                 pool.map(lambda _: client.get("/api/v1/data/ohlcv/BTC-USD").status_code, range(16))
             )

@@ -21,7 +21,10 @@ def test_live(client):
 def test_ready(client):
     response = client.get("/api/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"warehouse": "ok"}}
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"] == {"warehouse": "ok", "cache": "ok"}
+    assert body["monitor"]["warehouse"]["healthy"] is True
 
 
 @pytest.fixture
@@ -29,6 +32,8 @@ def unreachable_client(tmp_path):
     warehouse = Warehouse(CLOSED_PORT_URL)
     settings = Settings(SEXTANT_HOME=tmp_path / "home", WAREHOUSE_URL=CLOSED_PORT_URL)
     with TestClient(create_app(settings=settings, warehouse=warehouse)) as client:
+        # A well-formed token: checking it needs the database, which does not answer.
+        client.headers["Authorization"] = "Bearer sxt_0123456789ab_" + "x" * 43
         yield client
     warehouse.dispose()
 
@@ -36,7 +41,9 @@ def unreachable_client(tmp_path):
 def test_ready_is_503_when_the_warehouse_does_not_answer(unreachable_client):
     response = unreachable_client.get("/api/health/ready")
     assert response.status_code == 503
-    assert response.json() == {"status": "not_ready", "checks": {"warehouse": "OperationalError"}}
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["warehouse"] == "OperationalError"
     # Liveness does not depend on the database: the process itself is fine.
     assert unreachable_client.get("/api/health/live").status_code == 200
 

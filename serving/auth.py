@@ -1,0 +1,126 @@
+"""Bearer-token authentication and scope checks, as FastAPI dependencies.
+
+The app puts a `resources.tokens.TokenStore` on `app.state.token_store`; a route asks for a scope
+with `ReadPrincipal`, `WritePrincipal` or `AdminPrincipal` (or `Depends(require_scopes(...))`):
+
+    @router.get("/things")
+    def things(principal: ReadPrincipal): ...
+
+Answers follow RFC 6750: no credentials -> 401 with `WWW-Authenticate: Bearer`; a malformed,
+unknown, wrong or revoked token -> 401 with `WWW-Authenticate: Bearer error="invalid_token"`; a
+valid token without the scope -> 403 `{"detail": "missing scope 'write'"}` (with
+`error="insufficient_scope"` in the header). The authenticated principal is left on
+`request.state.principal` for logging (`user_id` = its client_id), rate limiting and caching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from resources.tokens import SCOPES, Principal, TokenStore
+
+MISSING_TOKEN = "missing bearer token"
+INVALID_TOKEN = "invalid or revoked token"
+
+#: Documents the scheme in OpenAPI (the "Authorize" button); the header is parsed below.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="sxt_<token_id>_<secret>",
+    description="A token from `sextant token create`.",
+)
+
+
+def _unauthorized(detail: str, error: str | None = None) -> HTTPException:
+    challenge = f'Bearer error="{error}"' if error else "Bearer"
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+def get_token_store(request: Request) -> TokenStore:
+    store = getattr(request.app.state, "token_store", None)
+    if store is None:
+        # Fail closed: a misconfigured app answers 500, never lets a request through.
+        raise RuntimeError("no token store on app.state.token_store: authentication is not set up")
+    return store
+
+
+def bearer_token(request: Request) -> str | None:
+    """The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive), or None."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip()
+
+
+async def authenticate(
+    request: Request,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
+) -> Principal:
+    """The caller's principal, or 401. Sets `request.state.principal`.
+
+    The lookup may query the database (on a memo miss), so it runs in a worker thread.
+    """
+    token = bearer_token(request)
+    if token is None:
+        raise _unauthorized(MISSING_TOKEN)
+    store = get_token_store(request)
+    principal = await to_thread.run_sync(store.verify, token) if token else None
+    if principal is None:
+        raise _unauthorized(INVALID_TOKEN, "invalid_token")
+    request.state.principal = principal
+    return principal
+
+
+def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates and then demands every one of `scopes` (403 naming a missing one).
+
+    Scopes nest (admin > write > read), so an admin token passes a `write` requirement.
+    """
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r}; expected one of {', '.join(SCOPES)}")
+    required = tuple(dict.fromkeys(scopes))
+
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(authenticate)]
+    ) -> Principal:
+        for scope in required:
+            if scope not in principal.scopes:
+                raise HTTPException(
+                    status_code=403,
+                    detail=f"missing scope {scope!r}",
+                    headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+                )
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_scopes_{'_'.join(required) or 'none'}"
+    return dependency
+
+
+#: Any valid token.
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+ReadPrincipal = Annotated[Principal, Depends(require_scopes("read"))]
+WritePrincipal = Annotated[Principal, Depends(require_scopes("write"))]
+AdminPrincipal = Annotated[Principal, Depends(require_scopes("admin"))]
+
+__all__ = [
+    "INVALID_TOKEN",
+    "MISSING_TOKEN",
+    "AdminPrincipal",
+    "CurrentPrincipal",
+    "ReadPrincipal",
+    "WritePrincipal",
+    "authenticate",
+    "bearer_scheme",
+    "bearer_token",
+    "get_token_store",
+    "require_scopes",
+]

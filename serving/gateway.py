@@ -1,0 +1,96 @@
+"""The one read path every domain router uses: data version -> cache -> guard -> warehouse.
+
+    return await cached_read(request, "data", ["ohlcv"], params, load)
+
+`load` is a blocking function (a warehouse read) returning a JSON-ready value. It runs in a worker
+thread through the app's Guard (retries, circuit breaker). The answer is cached under the kind's
+TTL with the tables' versions in the key, so a new materialization is never hidden by an old
+entry; when the warehouse fails, the stale copy answers, and without one the error becomes a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from resources.warehouse import Warehouse
+from serving.resilience import Guard
+
+log = logging.getLogger("serving.gateway")
+
+#: How long a process trusts the table versions it read. The only database round trip of a cache
+#: hit happens at most this often, and a new materialization shows up at most this late.
+VERSION_MEMO_SECONDS = 2.0
+
+
+class DataVersions:
+    """The warehouse's table versions, re-read at most every VERSION_MEMO_SECONDS.
+
+    When the warehouse cannot be read, the last versions seen are kept, so cached (and stale)
+    answers keep their keys during an outage.
+    """
+
+    def __init__(self, warehouse: Warehouse, guard: Guard, clock: Callable[[], float] = time.monotonic):
+        self._warehouse = warehouse
+        self._guard = guard
+        self._clock = clock
+        self._versions: dict[str, str] | None = None
+        self._read_at = float("-inf")
+
+    async def of(self, tables: Sequence[str]) -> str:
+        if self._clock() - self._read_at >= VERSION_MEMO_SECONDS:
+            try:
+                self._versions = await self._guard.call("warehouse", self._warehouse.versions)
+                self._read_at = self._clock()
+            except Exception:
+                if self._versions is None:
+                    raise  # nothing known: the error handlers answer 503
+                log.warning("table versions unavailable; using the last ones seen")
+        versions = self._versions or {}
+        return ",".join(f"{table}@{versions.get(table, '0')}" for table in tables)
+
+
+def route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", request.url.path)
+
+
+def service_of(request: Request) -> str:
+    """The domain of a route (`/api/v1/<domain>/...`), the `service` label of metrics."""
+    parts = route_template(request).strip("/").split("/")
+    if len(parts) >= 3 and parts[0] == "api" and parts[1].startswith("v"):
+        return parts[2]
+    return parts[1] if len(parts) >= 2 else "api"
+
+
+async def cached_read(
+    request: Request,
+    kind: str,
+    tables: Sequence[str],
+    params: Mapping[str, Any],
+    load: Callable[[], Any],
+    *,
+    per_client: bool = False,
+) -> JSONResponse:
+    """Answer from the cache or load through the guard; see the module docstring."""
+    state = request.app.state
+    version = await state.data_versions.of(tables)
+    principal = getattr(request.state, "principal", None)
+    client = principal.client_id if per_client and principal is not None else None
+    result = await state.cache.get_or_load(
+        kind,
+        {"route": route_template(request), **params},
+        lambda: state.guard.call("warehouse", load),
+        version=version,
+        client=client,
+    )
+    metrics = getattr(state, "metrics", None)
+    if metrics is not None:
+        (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(request))
+    headers = {"X-Cache": "stale" if result.stale else ("hit" if result.hit else "miss")}
+    return JSONResponse(content=result.value, headers=headers)

@@ -1,0 +1,380 @@
+"""Per-client rate limits for the API, with the `limits` library.
+
+One `RateLimiter` per app, on `app.state.rate_limiter`; routes opt in with `Depends(rate_limit)`
+placed after the authentication dependency (which sets `request.state.principal`), and
+`install_rate_limit_headers(app)` adds the X-RateLimit-* headers to the answers that were let through.
+
+Budgets:
+
+- every client (the token's client id; the peer address for anonymous calls) has one budget of
+  `default` (100/minute) shared by all routes that have no override;
+- a route listed in `overrides` (by its path template, e.g. "/api/v1/ml/predict") has a budget of
+  its own per client, with its own limit.
+
+Strategy: moving window (`limits.aio.strategies.MovingWindowRateLimiter`). It is exact: a client never
+gets more than N requests in any span of the window, with no burst of 2N across a window boundary
+(fixed window) and no approximation (the sliding window counter estimates the previous window's
+share, so the N+1st request is sometimes let through, sometimes refused early). The time the oldest
+request leaves the window is known, which gives a true Retry-After. Its cost, one list of at most N
+timestamps per client and budget, is small for the limits an API uses (hundreds per minute); in
+Redis each hit is one atomic Lua script, so replicas share one budget without races.
+
+Storage: `mem://` -> `async+memory://` (one process), `redis://...` / `rediss://...` ->
+`async+redis://...` through redis-py's asyncio client. When Redis fails (refused, timeout, any
+error), the limiter falls back to an in-process budget, logs one warning, and tries Redis again
+after `retry_seconds`: a Redis outage never turns into 5xx, at the price of per-replica budgets
+while it lasts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("serving.ratelimit")
+
+#: The route key used when a request has no matched route (should not happen behind a router).
+UNMATCHED_ROUTE = "<unmatched>"
+
+_REDIS_SCHEMES = ("redis://", "rediss://")
+_MEMORY_URLS = ("mem://", "memory://", "async+memory://")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision:
+    """The outcome of one hit: `allowed`, the limit, what is left, when a slot frees up."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    #: Epoch seconds at which the oldest request in the window leaves it (one more slot is free).
+    reset_at: float
+    #: Seconds to wait before retrying: >= 1 when refused, 0 when allowed.
+    retry_after: int
+    #: The limit in `limits` words, e.g. "100 per 1 minute".
+    description: str = ""
+
+    def headers(self) -> dict[str, str]:
+        """X-RateLimit-* headers (reset as epoch seconds), plus Retry-After when refused."""
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.remaining)),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+def _storage_uri(storage_url: str) -> str:
+    if storage_url in _MEMORY_URLS:
+        return "async+memory://"
+    if storage_url.startswith(_REDIS_SCHEMES):
+        return f"async+{storage_url}"
+    if storage_url.startswith(("async+redis://", "async+rediss://")):
+        return storage_url
+    raise ValueError(f"unsupported rate limit storage {storage_url!r}: use mem:// or redis://host:port/db")
+
+
+class RateLimiter:
+    """Rate limits per client and route; one per app (`app.state.rate_limiter`).
+
+    `storage_url` is "mem://" or a Redis URL (`Settings.cache_url`); `default` and `overrides` are in
+    `limits` notation ("100/minute"). `namespace` prefixes the Redis keys (use the service name), so
+    several services can share one Redis. Counters: `rejected` (refused hits), `fallbacks` (times
+    Redis was given up for memory); `backend` tells which one answers now.
+    """
+
+    def __init__(
+        self,
+        storage_url: str,
+        default: str,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        trusted_proxies: Iterable[str] = (),
+        namespace: str = "sextant",
+        retry_seconds: float = 30.0,
+        socket_timeout: float = 0.5,
+    ) -> None:
+        self.default_limit: RateLimitItem = parse(default)
+        self.overrides: dict[str, RateLimitItem] = {
+            route: parse(limit) for route, limit in (overrides or {}).items()
+        }
+        self.trusted_proxies: tuple[str, ...] = tuple(trusted_proxies)
+        _networks(self.trusted_proxies)  # a bad proxy address fails here, not on the first request
+        self.retry_seconds = retry_seconds
+        self.rejected = 0
+        self.fallbacks = 0
+
+        uri = _storage_uri(storage_url)
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._redis_storage: Storage | None = None
+        self._redis: MovingWindowRateLimiter | None = None
+        if uri != "async+memory://":
+            self._redis_storage = storage_from_string(
+                uri,
+                implementation="redispy",
+                key_prefix=f"{namespace}:ratelimit",
+                socket_connect_timeout=socket_timeout,
+                socket_timeout=socket_timeout,
+            )
+            self._redis = MovingWindowRateLimiter(self._redis_storage)
+        self._down_since: float | None = None  # monotonic time Redis was given up; None while healthy
+        self._retry_at = 0.0
+
+    # --- what applies --------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Literal["redis", "memory"]:
+        return "redis" if self._redis is not None and self._down_since is None else "memory"
+
+    def limit_for(self, route: str) -> RateLimitItem:
+        return self.overrides.get(route, self.default_limit)
+
+    def _identifiers(self, client_id: str, route: str) -> tuple[str, str]:
+        # One budget per client for every route without an override; one per (client, route) otherwise.
+        # Quoting keeps "/" in a client id from colliding with the route separator.
+        scope = route if route in self.overrides else "*"
+        return scope, quote(client_id, safe="")
+
+    # --- hits ----------------------------------------------------------------------------------
+
+    async def hit(self, client_id: str, route: str) -> RateLimitDecision:
+        """Count one request of `client_id` on `route` (its path template) and say whether it may pass."""
+        item = self.limit_for(route)
+        identifiers = self._identifiers(client_id, route)
+        if self._redis is not None and self._use_redis():
+            try:
+                decision = await self._hit(self._redis, item, identifiers)
+            except Exception as exc:  # noqa: BLE001 - whatever Redis raised, answer from memory
+                self._redis_failed(exc)
+            else:
+                self._redis_answered()
+                return self._count(decision)
+        return self._count(await self._hit(self._memory, item, identifiers))
+
+    def _count(self, decision: RateLimitDecision) -> RateLimitDecision:
+        if not decision.allowed:
+            self.rejected += 1
+        return decision
+
+    @staticmethod
+    async def _hit(
+        strategy: MovingWindowRateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]
+    ) -> RateLimitDecision:
+        allowed = await strategy.hit(item, *identifiers)
+        stats = await strategy.get_window_stats(item, *identifiers)
+        now = time.time()
+        reset_at = max(stats.reset_time, now)
+        retry_after = 0 if allowed else max(1, math.ceil(reset_at - now))
+        return RateLimitDecision(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=max(0, stats.remaining),
+            reset_at=reset_at,
+            retry_after=retry_after,
+            description=str(item),
+        )
+
+    # --- Redis failover ------------------------------------------------------------------------
+
+    def _use_redis(self) -> bool:
+        if self._down_since is None:
+            return True
+        now = time.monotonic()
+        if now >= self._retry_at:
+            self._retry_at = now + self.retry_seconds  # one request probes Redis; the others stay on memory
+            return True
+        return False
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self._retry_at = now + self.retry_seconds
+        if self._down_since is None:
+            self._down_since = now
+            self.fallbacks += 1
+            log.warning(
+                "rate limit storage Redis failed (%s: %s); limiting in process memory, retrying Redis in %.0f s",
+                exc.__class__.__name__,
+                exc,
+                self.retry_seconds,
+            )
+        else:
+            log.debug("rate limit storage Redis still failing: %s", exc.__class__.__name__)
+
+    def _redis_answered(self) -> None:
+        if self._down_since is not None:
+            log.warning(
+                "rate limit storage Redis is back after %.0f s; limiting in Redis again",
+                time.monotonic() - self._down_since,
+            )
+            self._down_since = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """True when the configured storage answers (always, for memory)."""
+        if self._redis_storage is None:
+            return True
+        try:
+            return bool(await self._redis_storage.check())
+        except Exception:  # noqa: BLE001
+            return False
+
+    async def reset(self) -> None:
+        """Forget every budget (tests, operations); Redis errors are ignored."""
+        await self._memory.storage.reset()
+        if self._redis_storage is not None:
+            try:
+                await self._redis_storage.reset()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not reset the Redis rate limits: %s", exc)
+
+    async def close(self) -> None:
+        """Close the Redis connections (call on shutdown)."""
+        await self._memory.storage.reset()
+        client = getattr(getattr(self._redis_storage, "bridge", None), "storage", None)
+        closer = getattr(client, "aclose", None) or getattr(client, "close", None)
+        if closer is not None:
+            try:
+                await closer()
+            except Exception as exc:  # noqa: BLE001 - shutting down anyway
+                log.debug("closing the Redis rate limit client failed: %s", exc)
+
+
+# --- who is the client -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted if entry.strip())
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # "[v6]:port"
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # "v4:port"
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, networks) -> bool:
+    return address is not None and any(address in network for network in networks)
+
+
+def client_key(request: Request, principal_client_id: str | None, trusted_proxies: Iterable[str] = ()) -> str:
+    """Whom a request is counted against: "client:<id>" when authenticated, else "ip:<address>".
+
+    The peer address is the socket's. X-Forwarded-For is read only when that peer is a trusted proxy
+    (addresses or CIDR ranges): the hops are walked from the right, skipping trusted proxies, and the
+    first other address is the client. When the proxy replaces the header this is its first hop; when
+    it appends, an address the caller wrote into the header itself is never believed.
+    """
+    if principal_client_id:
+        return f"client:{principal_client_id}"
+    peer = request.client.host if request.client and request.client.host else "unknown"
+    networks = _networks(tuple(trusted_proxies))
+    if networks and _is_trusted(_ip(peer), networks):
+        hops = [
+            hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")
+        ]
+        hops = [hop for hop in hops if hop]
+        for hop in reversed(hops):
+            address = _ip(hop)
+            if address is None:
+                break  # garbage in the chain: trust nothing further left
+            peer = str(address)
+            if not _is_trusted(address, networks):
+                break
+    return f"ip:{peer}"
+
+
+def _principal_client_id(principal: Any) -> str | None:
+    if principal is None:
+        return None
+    if isinstance(principal, str):
+        return principal or None
+    if isinstance(principal, Mapping):
+        value = principal.get("client_id")
+    else:
+        value = getattr(principal, "client_id", None)
+    return str(value) if value else None
+
+
+# --- FastAPI glue ------------------------------------------------------------------------------------
+
+
+async def rate_limit(request: Request) -> RateLimitDecision:
+    """Dependency: `Depends(rate_limit)`, after the authentication dependency.
+
+    Counts the request against `request.state.principal.client_id` (or the peer address) on the
+    matched route's path template; raises 429 with Retry-After and X-RateLimit-* headers when the
+    budget is spent, else leaves the decision on `request.state.rate_limit` for the header middleware.
+    """
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        raise RuntimeError("no rate limiter: set app.state.rate_limiter (see serving.ratelimit)")
+    principal = getattr(request.state, "principal", None)
+    key = client_key(request, _principal_client_id(principal), limiter.trusted_proxies)
+    route = request.scope.get("route")
+    route_path = getattr(route, "path", None) or UNMATCHED_ROUTE
+    decision = await limiter.hit(key, route_path)
+    if not decision.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=f"rate limit exceeded: {decision.description}",
+            headers=decision.headers(),
+        )
+    request.state.rate_limit = decision
+    return decision
+
+
+class RateLimitHeadersMiddleware:
+    """Adds X-RateLimit-* to responses whose request went through `rate_limit` (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The dict behind `request.state`; created here so a copied scope still shares it.
+        state: dict[str, Any] = scope.setdefault("state", {})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = state.get("rate_limit")
+                if isinstance(decision, RateLimitDecision):
+                    headers = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in headers}
+                    for name, value in decision.headers().items():
+                        if name.lower().encode() not in present:
+                            headers.append((name.lower().encode(), value.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_rate_limit_headers(app: Any) -> None:
+    """Add `RateLimitHeadersMiddleware` to a FastAPI/Starlette app (before it starts)."""
+    app.add_middleware(RateLimitHeadersMiddleware)
