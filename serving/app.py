@@ -4,7 +4,7 @@ Run it with `uvicorn serving.app:create_app --factory`. Everything the app holds
 `app.state`, set up by the lifespan, so each app (one per test, one per worker) is independent:
 
     settings, warehouse, tables (TableGuard), token_store, rate_limiter, cache, guard,
-    data_versions, health_monitor, metrics
+    data_versions, health_monitor, model_store, models (name -> serving.models.ServedModel), metrics
 
 Every domain router is mounted behind the same gateway: bearer auth with the `read` scope, then
 the per-client rate limit; its reads go through `serving.gateway.cached_read` (cache, circuit
@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from resources.model_store import ModelStore
 from resources.settings import Settings, get_settings
 from resources.tokens import TokenStore
 from resources.warehouse import Warehouse
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         )
         state.cache = ResponseCache(settings.cache_url, settings.cache_ttl_seconds, namespace=settings.service_name)
         state.guard = Guard.from_settings(settings)
+        state.model_store = ModelStore(settings.resolved_model_store_url)
+        state.models = {}  # name -> ServedModel, registered by the routers that serve models
         state.data_versions = DataVersions(wh, state.guard)
         # Health checks call the dependencies directly, never through the guard: an open breaker
         # must not hide a recovery from the monitor.
@@ -99,7 +102,10 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             await state.health_monitor.stop()
             await state.cache.close()
             await state.rate_limiter.close()
-            for name in ("health_monitor", "guard", "data_versions", "cache", "rate_limiter", "token_store"):
+            for name in (
+                "health_monitor", "guard", "data_versions", "cache", "rate_limiter", "token_store", "models",
+                "model_store",
+            ):
                 setattr(state, name, None)
             state.warehouse = None
             state.tables = None
