@@ -9,7 +9,8 @@ Run it with `uvicorn serving.app:create_app --factory`. Everything the app holds
 Every domain router is mounted behind the same gateway: bearer auth with the `read` scope, then
 the per-client rate limit; its reads go through `serving.gateway.cached_read` (cache, circuit
 breaker, retries). Only `/api/health/*` is open; `/api/metrics` and the dashboard follow
-`METRICS_PUBLIC`.
+`METRICS_PUBLIC`. Requests carry an `X-Request-ID`, are logged as JSON lines and counted in
+Prometheus metrics (`serving.observability`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from serving.deps import TableGuard
 from serving.errors import install_error_handlers
 from serving.gateway import DataVersions
 from serving.health_monitor import HealthMonitor
+from serving.observability import Metrics, build_metrics_router, configure_logging, install_observability
 from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
 from serving.resilience import Guard, install_resilience_handlers
-from serving.routers import data, health
+from serving.routers import dashboard, data, health
 
 log = logging.getLogger("serving.app")
 
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         )
         state.cache = ResponseCache(settings.cache_url, settings.cache_ttl_seconds, namespace=settings.service_name)
         state.guard = Guard.from_settings(settings)
+        state.guard.on_state_change(lambda dependency, _old, new: state.metrics.set_breaker_state(dependency, new))
         state.model_store = ModelStore(settings.resolved_model_store_url)
         state.models = {}  # name -> ServedModel, registered by the routers that serve models
         state.data_versions = DataVersions(wh, state.guard)
@@ -123,6 +126,8 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         lifespan=lifespan,
     )
     app.state.settings = settings
+    configure_logging(settings.service_name)  # JSON lines; after uvicorn's own logging setup
+    install_observability(app, Metrics(settings.service_name), settings.service_name)
     install_error_handlers(app)
     install_resilience_handlers(app)
     install_rate_limit_headers(app)
@@ -130,6 +135,9 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
 
     for router in OPEN_ROUTERS:
         app.include_router(router)
+    # Operational views: open, or behind a read token when METRICS_PUBLIC=false.
+    app.include_router(build_metrics_router(settings.metrics_public))
+    app.include_router(dashboard.router, dependencies=[] if settings.metrics_public else [GATEWAY[0]])
     for domain in dict.fromkeys(settings.serving_domains):  # each once, in the order given
         router = DOMAIN_ROUTERS.get(domain)
         if router is None:

@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from resources.warehouse import Warehouse
+from serving.observability import service_of
 from serving.resilience import Guard
 
 log = logging.getLogger("serving.gateway")
@@ -60,14 +61,6 @@ def route_template(request: Request) -> str:
     return getattr(route, "path", request.url.path)
 
 
-def service_of(request: Request) -> str:
-    """The domain of a route (`/api/v1/<domain>/...`), the `service` label of metrics."""
-    parts = route_template(request).strip("/").split("/")
-    if len(parts) >= 3 and parts[0] == "api" and parts[1].startswith("v"):
-        return parts[2]
-    return parts[1] if len(parts) >= 2 else "api"
-
-
 async def cached_read(
     request: Request,
     kind: str,
@@ -91,6 +84,6 @@ async def cached_read(
     )
     metrics = getattr(state, "metrics", None)
     if metrics is not None:
-        (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(request))
+        (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(route_template(request)))
     headers = {"X-Cache": "stale" if result.stale else ("hit" if result.hit else "miss")}
     return JSONResponse(content=result.value, headers=headers)

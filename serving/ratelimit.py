@@ -338,6 +338,11 @@ async def rate_limit(request: Request) -> RateLimitDecision:
     route_path = getattr(route, "path", None) or UNMATCHED_ROUTE
     decision = await limiter.hit(key, route_path)
     if not decision.allowed:
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            from serving.observability import service_of
+
+            metrics.rate_limited(service_of(route_path))
         raise HTTPException(
             status_code=429,
             detail=f"rate limit exceeded: {decision.description}",

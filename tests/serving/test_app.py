@@ -38,7 +38,7 @@ def test_openapi_lists_the_routes(client):
 def test_only_the_configured_domains_are_mounted(make_client, settings):
     bare = make_client(settings=settings.model_copy(update={"serving_domains": []}))
     paths = set(bare.get("/api/openapi.json").json()["paths"])
-    assert paths == {"/api/health/live", "/api/health/ready"}
+    assert paths == {"/api/health/live", "/api/health/ready", "/api/metrics", "/api/dashboard", "/api/dashboard/html"}
     assert bare.get("/api/v1/data/symbols").status_code == 404
     assert set(DOMAIN_ROUTERS) >= {"data"}
 
