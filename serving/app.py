@@ -37,6 +37,7 @@ from serving.observability import Metrics, build_metrics_router, configure_loggi
 from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
 from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import dashboard, data, health
+from serving.schemas import ErrorBody
 
 log = logging.getLogger("serving.app")
 
@@ -50,6 +51,12 @@ DOMAIN_ROUTERS: dict[str, APIRouter] = {
 
 #: What every domain route depends on, in order: who is calling, then their budget.
 GATEWAY = [Depends(require_scopes("read")), Depends(rate_limit)]
+#: The gateway's own answers, documented on every route behind it (generated clients expect them).
+GATEWAY_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorBody, "description": "Missing, malformed, unknown or revoked bearer token."},
+    403: {"model": ErrorBody, "description": "The token lacks the scope the route needs."},
+    429: {"model": ErrorBody, "description": "Rate limit exceeded; see Retry-After and X-RateLimit-*."},
+}
 
 
 def _raise_unless(ping, name: str):
@@ -137,11 +144,14 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         app.include_router(router)
     # Operational views: open, or behind a read token when METRICS_PUBLIC=false.
     app.include_router(build_metrics_router(settings.metrics_public))
-    app.include_router(dashboard.router, dependencies=[] if settings.metrics_public else [GATEWAY[0]])
+    if settings.metrics_public:
+        app.include_router(dashboard.router)
+    else:
+        app.include_router(dashboard.router, dependencies=[GATEWAY[0]], responses=GATEWAY_RESPONSES)
     for domain in dict.fromkeys(settings.serving_domains):  # each once, in the order given
         router = DOMAIN_ROUTERS.get(domain)
         if router is None:
             log.info("serving domain %r has no router yet; not mounted", domain)
             continue
-        app.include_router(router, dependencies=GATEWAY)
+        app.include_router(router, dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
     return app

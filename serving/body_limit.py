@@ -12,7 +12,11 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimitMiddleware:
-    """413 when Content-Length says too much, or when a streamed body grows past the limit."""
+    """413 when Content-Length says too much, or when a streamed body grows past the limit.
+
+    A body without Content-Length (chunked) is read up to the limit before the app runs, so the
+    413 comes whether or not the route would have read it; what was read is replayed to the app.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -26,6 +30,12 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
+        if declared is None and dict(scope.get("headers") or []).get(b"transfer-encoding"):
+            buffered = await self._read_up_to_limit(receive)
+            if buffered is None:
+                await self._refuse(send)
+                return
+            receive = _replay(buffered, receive)
         received = 0
         started = False
 
@@ -49,6 +59,20 @@ class BodySizeLimitMiddleware:
             if not started:
                 await self._refuse(send)
 
+    async def _read_up_to_limit(self, receive: Receive) -> list[Message] | None:
+        """The request's body messages, or None once they exceed the limit."""
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
+
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
         await send(
@@ -59,3 +83,15 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that first gives back the buffered messages, then defers to the real one."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

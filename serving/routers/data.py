@@ -88,12 +88,15 @@ class Window:
     end: Any
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: no such UTC instant
+        raise query_error(field, "datetime out of range once converted to UTC", value.isoformat()) from None
 
 
 def _check_order(start: Any, end: Any) -> None:
@@ -117,7 +120,7 @@ async def time_window(
         Query(description="Bar open time to stop before (exclusive). ISO datetime or date; UTC when naive."),
     ] = None,
 ) -> Window:
-    window = Window(_utc(start), _utc(end))
+    window = Window(_utc(start, "start"), _utc(end, "end"))
     _check_order(window.start, window.end)
     return window
 

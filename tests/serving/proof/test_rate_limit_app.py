@@ -1,0 +1,103 @@
+"""Proof of the per-client rate limit on the real app (`create_app`, default budget 100/minute).
+
+One budget per client for every route without an override: the 101st request of the minute is a
+429 with Retry-After and X-RateLimit-*, whatever routes the 100 went to; another token has a budget
+of its own; and replicas sharing Redis (same SERVICE_NAME) share one budget.
+"""
+
+from __future__ import annotations
+
+from itertools import cycle
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from resources.settings import Settings
+from serving.app import create_app
+from tests.serving.proof.conftest import auth, issue, proof_settings, running
+
+LIMIT = 100
+#: Budgeted routes spread over the requests (all share the client's one default budget).
+ROUTES = [
+    "/api/v1/data/symbols",
+    "/api/v1/data/ohlcv/BTC-USD",
+    "/api/v1/data/summary/BTC-USD",
+    "/api/v1/data/features/BTC-USD?limit=5",
+]
+
+
+def _default_budget_settings(tmp_path: Path, warehouse_url: str, **overrides) -> Settings:
+    settings = proof_settings(tmp_path / "home", warehouse_url, **overrides)
+    # The real default, not the proof tests' unreachable one.
+    default = Settings.model_fields["rate_limit_default"].default
+    assert default == f"{LIMIT}/minute"
+    return settings.model_copy(update={"rate_limit_default": default})
+
+
+def _spend(client: TestClient, headers: dict[str, str], n: int, start: int = 0) -> None:
+    """`n` requests that must all pass, with X-RateLimit-Remaining counting down."""
+    routes = cycle(ROUTES)
+    for i in range(start, start + n):
+        response = client.get(next(routes), headers=headers)
+        assert response.status_code == 200, (i + 1, response.status_code, response.text)
+        assert response.headers["X-RateLimit-Limit"] == str(LIMIT)
+        assert response.headers["X-RateLimit-Remaining"] == str(LIMIT - i - 1), i + 1
+        assert int(response.headers["X-RateLimit-Reset"]) > 0
+
+
+def _assert_refused(response) -> None:
+    assert response.status_code == 429, (response.status_code, response.text)
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Limit"] == str(LIMIT)
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert int(response.headers["X-RateLimit-Reset"]) > 0
+    assert "rate limit exceeded" in response.json()["detail"]
+
+
+def test_101st_request_in_the_minute_is_429_and_clients_have_separate_budgets(
+    tmp_path: Path, warehouse_url: str, seeded
+) -> None:
+    app = create_app(settings=_default_budget_settings(tmp_path, warehouse_url), warehouse=seeded)
+    alice, bob = auth(issue(seeded, "alice")), auth(issue(seeded, "bob"))
+    with running(app) as client:
+        _spend(client, alice, LIMIT)
+        for route in ROUTES:  # spent for every route, not only the last one asked
+            _assert_refused(client.get(route, headers=alice))
+        # Bob's budget is untouched by Alice's.
+        _spend(client, bob, LIMIT)
+        _assert_refused(client.get(ROUTES[0], headers=bob))
+        # Open routes are not budgeted: probes still answer Alice.
+        assert client.get("/api/health/live", headers=alice).status_code == 200
+    assert app.state.settings.rate_limit_default == f"{LIMIT}/minute"
+
+
+def test_two_replicas_on_one_redis_share_the_budget(
+    tmp_path: Path, warehouse_url: str, seeded, redis_url: str, service_name: str
+) -> None:
+    settings = _default_budget_settings(
+        tmp_path, warehouse_url, CACHE_URL=redis_url, SERVICE_NAME=service_name
+    )
+    first = create_app(settings=settings, warehouse=seeded)
+    second = create_app(settings=settings, warehouse=seeded)
+    carol = auth(issue(seeded, "carol"))
+    dave = auth(issue(seeded, "dave"))
+    with running(first) as a, running(second) as b:
+        assert a.app.state.rate_limiter.backend == "redis"
+        for i in range(LIMIT):  # alternate replicas: the remaining count is global
+            client = a if i % 2 == 0 else b
+            response = client.get(ROUTES[i % len(ROUTES)], headers=carol)
+            assert response.status_code == 200, (i + 1, response.status_code, response.text)
+            assert response.headers["X-RateLimit-Remaining"] == str(LIMIT - i - 1), i + 1
+        _assert_refused(a.get(ROUTES[0], headers=carol))
+        _assert_refused(b.get(ROUTES[0], headers=carol))
+        # Another client on the same replicas still has its whole budget.
+        assert b.get(ROUTES[0], headers=dave).headers["X-RateLimit-Remaining"] == str(LIMIT - 1)
+        assert a.app.state.rate_limiter.backend == b.app.state.rate_limiter.backend == "redis"
+        assert a.app.state.rate_limiter.fallbacks == b.app.state.rate_limiter.fallbacks == 0
+
+
+@pytest.fixture
+def warehouse_url(tmp_path: Path) -> str:
+    """These tests are about budgets, not backends: SQLite only."""
+    return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
