@@ -126,8 +126,10 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         title="Sextant API",
         version=package_version(),
         description="Market, chain, fraud and NLP data and models published by the Sextant pipelines. "
-        "Every route but the health probes needs a bearer token (`sextant token create`).",
+        "Every route but the health probes and these docs needs a bearer token (`sextant token create`); "
+        "metrics and the dashboard too when METRICS_PUBLIC=false.",
         docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -142,12 +144,13 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
 
     for router in OPEN_ROUTERS:
         app.include_router(router)
-    # Operational views: open, or behind a read token when METRICS_PUBLIC=false.
-    app.include_router(build_metrics_router(settings.metrics_public))
+    # Operational views: open (rate-limited by address), or behind a read token when METRICS_PUBLIC=false.
+    limited = [Depends(rate_limit)]
+    app.include_router(build_metrics_router(settings.metrics_public), dependencies=limited)
     if settings.metrics_public:
-        app.include_router(dashboard.router)
+        app.include_router(dashboard.router, dependencies=limited, responses={429: GATEWAY_RESPONSES[429]})
     else:
-        app.include_router(dashboard.router, dependencies=[GATEWAY[0]], responses=GATEWAY_RESPONSES)
+        app.include_router(dashboard.router, dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
     for domain in dict.fromkeys(settings.serving_domains):  # each once, in the order given
         router = DOMAIN_ROUTERS.get(domain)
         if router is None:
