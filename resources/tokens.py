@@ -271,6 +271,22 @@ class TokenStore:
             return None
         return principal
 
+    def verify_memoized(self, token: str) -> tuple[bool, Principal | None]:
+        """(True, verify(token)) when that needs no database (malformed, or memoized); else (False, None).
+
+        Lets an async caller answer most requests inline and hop to a thread only on a memo miss.
+        """
+        parsed = parse_token(token)
+        if parsed is None:
+            return True, None
+        token_id, secret = parsed
+        entry = self._memo.get(token_id)
+        if entry is None:
+            return False, None
+        if not hmac.compare_digest(entry.secret_hash.encode(), hash_secret(secret).encode()):
+            return True, None
+        return True, entry.principal
+
     # -- managing -------------------------------------------------------------------------------
     def revoke(self, token_id: str) -> bool:
         """Revoke a token. True when it was active; False when unknown or already revoked.

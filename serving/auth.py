@@ -65,13 +65,16 @@ async def authenticate(
 ) -> Principal:
     """The caller's principal, or 401. Sets `request.state.principal`.
 
-    The lookup may query the database (on a memo miss), so it runs in a worker thread.
+    A token the store has memoized is checked inline; a memo miss queries the database, so it runs
+    in a worker thread.
     """
     token = bearer_token(request)
     if token is None:
         raise _unauthorized(MISSING_TOKEN)
     store = get_token_store(request)
-    principal = await to_thread.run_sync(store.verify, token) if token else None
+    known, principal = store.verify_memoized(token)
+    if not known:
+        principal = await to_thread.run_sync(store.verify, token)
     if principal is None:
         raise _unauthorized(INVALID_TOKEN, "invalid_token")
     request.state.principal = principal

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from resources.warehouse import Warehouse
 from serving.observability import service_of
@@ -69,13 +69,16 @@ async def cached_read(
     load: Callable[[], Any],
     *,
     per_client: bool = False,
-) -> JSONResponse:
-    """Answer from the cache or load through the guard; see the module docstring."""
+) -> Response:
+    """Answer from the cache or load through the guard; see the module docstring.
+
+    The body is the cached JSON bytes as stored: a hit is never decoded and re-encoded.
+    """
     state = request.app.state
     version = await state.data_versions.of(tables)
     principal = getattr(request.state, "principal", None)
     client = principal.client_id if per_client and principal is not None else None
-    result = await state.cache.get_or_load(
+    result = await state.cache.get_or_load_json(
         kind,
         {"route": route_template(request), **params},
         lambda: state.guard.call("warehouse", load),
@@ -86,4 +89,4 @@ async def cached_read(
     if metrics is not None:
         (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(route_template(request)))
     headers = {"X-Cache": "stale" if result.stale else ("hit" if result.hit else "miss")}
-    return JSONResponse(content=result.value, headers=headers)
+    return Response(content=result.value, media_type="application/json", headers=headers)
