@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import DisposableRedis, free_port, unavailable
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
-def _unavailable(what: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{what} is required under CI but is not reachable")
-    pytest.skip(f"{what} not reachable")
+_unavailable = unavailable
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +87,36 @@ def settings(tmp_path: Path, warehouse_url: str):
     from resources.settings import Settings
 
     return Settings(SEXTANT_HOME=tmp_path / "home", WAREHOUSE_URL=warehouse_url, MARKET_SYMBOLS="BTC-USD,ETH-USD")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the shared test Redis (database 15 by default); tests keep to their own key namespace."""
+    url = os.environ.get("REDIS_TEST_URL")
+    if not url:
+        _unavailable("Redis (set REDIS_TEST_URL)")
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        _unavailable(f"Redis at {url} ({exc.__class__.__name__})")
+    return url
+
+
+@pytest.fixture
+def disposable_redis():
+    """A started redis-server on a free port, killed after the test whatever happened."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _unavailable("redis-server binary")
+    server = DisposableRedis(binary, free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()

@@ -172,8 +172,3 @@ def serve() -> Iterator[Any]:
         server.stop()
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound then released), for "Dagster is down"."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -22,8 +22,9 @@ from resources.settings import Settings
 from resources.tables import DATA_QUALITY, OHLCV
 from resources.warehouse import Warehouse
 from serving.routers.dashboard import RUNS_QUERY, recent_runs, render_html
+from tests.services import free_port
 from tests.serving.conftest import bars
-from tests.serving.observability.conftest import MODEL_METRICS, free_port, observed_app
+from tests.serving.observability.conftest import MODEL_METRICS, observed_app
 
 CHROMIUM = "/usr/bin/chromium"
 RUN_ID = "5f1c2a9e-7b3d-4e21-9c8a-0d6e4b2f1a77"

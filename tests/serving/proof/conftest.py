@@ -7,11 +7,8 @@ started it, whatever the test did.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -33,6 +30,7 @@ from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES
 from resources.tokens import IssuedToken, TokenStore
 from resources.warehouse import Warehouse
 from serving.app import create_app
+from tests.services import delete_namespace, free_port
 from tests.serving.conftest import bars
 
 #: The symbol that fills every `{param}` of a route template.
@@ -43,13 +41,6 @@ UNLIMITED = "1000000/minute"
 PROBES = frozenset({"/api/health/live", "/api/health/ready"})
 
 
-def _unavailable(what: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{what} is required under CI but is not reachable")
-    pytest.skip(f"{what} not reachable")
-
-
-# -- settings and data ----------------------------------------------------------------------------
 def proof_settings(home: Path, warehouse_url: str, **overrides: Any) -> Settings:
     """Settings of one proof app: the whole default domain list, an unreachable budget, a unique
     service name (so Redis keys never meet another test's)."""
@@ -184,41 +175,6 @@ def is_open(route: RouteInfo, metrics_public: bool) -> bool:
 
 
 # -- Redis ----------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def delete_namespace(url: str, namespace: str) -> None:
-    """Delete the keys `<namespace>:*` (cache entries, stale copies and rate limit windows)."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    url = os.environ.get("REDIS_TEST_URL")
-    if not url:
-        _unavailable("Redis (set REDIS_TEST_URL)")
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        _unavailable(f"Redis at {url} ({exc.__class__.__name__})")
-    return url
-
-
 @pytest.fixture
 def service_name(redis_url: str) -> Iterator[str]:
     """A SERVICE_NAME of this test alone; its keys on the shared Redis are deleted before and after."""
@@ -226,74 +182,6 @@ def service_name(redis_url: str) -> Iterator[str]:
     delete_namespace(redis_url, name)
     yield name
     delete_namespace(redis_url, name)
-
-
-class DisposableRedis:
-    """A redis-server of one test on a fixed port, which the test may kill and start again."""
-
-    def __init__(self, binary: str, port: int):
-        self.binary = binary
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 15.0) -> None:
-        import redis
-
-        assert self.process is None, "already running"
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self.process = None
-                raise RuntimeError(f"redis-server on port {self.port} exited with {code}")
-            try:
-                client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
-                client.ping()
-                client.close()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    self.kill()
-                    raise RuntimeError(f"redis-server on port {self.port} did not answer") from None
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL (no goodbye to the clients), then reap the process."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
-        self.process = None
-
-
-@pytest.fixture
-def disposable_redis() -> Iterator[DisposableRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        _unavailable("redis-server binary")
-    server = DisposableRedis(binary, free_port())
-    try:
-        server.start()
-        yield server
-    finally:
-        server.kill()
 
 
 # -- a TCP proxy in front of PostgreSQL ------------------------------------------------------------
