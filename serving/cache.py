@@ -36,6 +36,8 @@ from urllib.parse import quote
 
 from cashews import Cache
 
+from serving.failover import RedisFailover
+
 log = logging.getLogger("serving.cache")
 
 T = TypeVar("T")
@@ -106,11 +108,10 @@ class ResponseCache:
                 raise ValueError(f"cache TTL of {kind!r} must be positive, got {ttl}")
         self.stale_seconds = int(stale_seconds)
         self.namespace = namespace
-        self.retry_seconds = retry_seconds
+        self._failover = RedisFailover("cache Redis", retry_seconds, log)
         self.hits = 0
         self.misses = 0
         self.stale_served = 0
-        self.fallbacks = 0
         self.errors = 0
 
         # Private instances: the module-level `cashews.cache` is shared by everything in the process.
@@ -131,8 +132,6 @@ class ResponseCache:
             )
         elif url not in _MEMORY_URLS:
             raise ValueError(f"unsupported cache URL {url!r}: use mem:// or redis://host:port/db")
-        self._down_since: float | None = None
-        self._retry_at = 0.0
 
     # --- keys ----------------------------------------------------------------------------------
 
@@ -235,7 +234,16 @@ class ResponseCache:
 
     @property
     def backend(self) -> Literal["redis", "memory"]:
-        return "redis" if self._redis is not None and self._down_since is None else "memory"
+        return "redis" if self._redis is not None and self._failover.healthy else "memory"
+
+    @property
+    def fallbacks(self) -> int:
+        """Times Redis was given up for memory."""
+        return self._failover.fallbacks
+
+    @property
+    def retry_seconds(self) -> float:
+        return self._failover.retry_seconds
 
     async def _get(self, key: str) -> tuple[float, bytes] | None:
         """(stored at, JSON bytes of the value) of an entry: epoch seconds, newline, JSON."""
@@ -259,15 +267,16 @@ class ResponseCache:
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """`method` on Redis while it is healthy, else (and whenever Redis fails) on memory; never raises."""
-        if self._redis is not None and self._use_redis():
+        if self._redis is not None and self._failover.use_redis():
             try:
                 result = await getattr(self._redis, method)(*args, **kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any Redis failure: answer from memory
-                self._redis_failed(exc)
+                self.errors += 1
+                self._failover.failed(exc, "caching")
             else:
-                self._redis_answered()
+                self._failover.answered()
                 return result
         try:
             return await getattr(self._memory, method)(*args, **kwargs)
@@ -277,40 +286,6 @@ class ResponseCache:
             self.errors += 1
             log.error("memory cache %s failed: %s: %s", method, exc.__class__.__name__, exc)
             return None
-
-    def _use_redis(self) -> bool:
-        if self._down_since is None:
-            return True
-        now = time.monotonic()
-        if now >= self._retry_at:
-            self._retry_at = now + self.retry_seconds  # one request probes Redis; the others stay on memory
-            return True
-        return False
-
-    def _redis_failed(self, exc: BaseException) -> None:
-        self.errors += 1
-        now = time.monotonic()
-        self._retry_at = now + self.retry_seconds
-        if self._down_since is None:
-            self._down_since = now
-            self.fallbacks += 1
-            cause = exc.__cause__ or exc
-            log.warning(
-                "cache Redis failed (%s: %s); caching in process memory, retrying Redis in %.0f s",
-                cause.__class__.__name__,
-                cause,
-                self.retry_seconds,
-            )
-        else:
-            log.debug("cache Redis still failing: %s", exc.__class__.__name__)
-
-    def _redis_answered(self) -> None:
-        if self._down_since is not None:
-            log.warning(
-                "cache Redis is back after %.0f s; caching in Redis again",
-                time.monotonic() - self._down_since,
-            )
-            self._down_since = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 

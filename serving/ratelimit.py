@@ -45,6 +45,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.failover import RedisFailover
+
 log = logging.getLogger("serving.ratelimit")
 
 #: The route key used when a request has no matched route (should not happen behind a router).
@@ -116,9 +118,8 @@ class RateLimiter:
         }
         self.trusted_proxies: tuple[str, ...] = tuple(trusted_proxies)
         _networks(self.trusted_proxies)  # a bad proxy address fails here, not on the first request
-        self.retry_seconds = retry_seconds
         self.rejected = 0
-        self.fallbacks = 0
+        self._failover = RedisFailover("rate limit storage Redis", retry_seconds, log)
 
         uri = _storage_uri(storage_url)
         self._memory = MovingWindowRateLimiter(MemoryStorage())
@@ -133,14 +134,21 @@ class RateLimiter:
                 socket_timeout=socket_timeout,
             )
             self._redis = MovingWindowRateLimiter(self._redis_storage)
-        self._down_since: float | None = None  # monotonic time Redis was given up; None while healthy
-        self._retry_at = 0.0
 
     # --- what applies --------------------------------------------------------------------------
 
     @property
     def backend(self) -> Literal["redis", "memory"]:
-        return "redis" if self._redis is not None and self._down_since is None else "memory"
+        return "redis" if self._redis is not None and self._failover.healthy else "memory"
+
+    @property
+    def fallbacks(self) -> int:
+        """Times Redis was given up for memory."""
+        return self._failover.fallbacks
+
+    @property
+    def retry_seconds(self) -> float:
+        return self._failover.retry_seconds
 
     def limit_for(self, route: str) -> RateLimitItem:
         return self.overrides.get(route, self.default_limit)
@@ -157,13 +165,13 @@ class RateLimiter:
         """Count one request of `client_id` on `route` (its path template) and say whether it may pass."""
         item = self.limit_for(route)
         identifiers = self._identifiers(client_id, route)
-        if self._redis is not None and self._use_redis():
+        if self._redis is not None and self._failover.use_redis():
             try:
                 decision = await self._hit(self._redis, item, identifiers)
             except Exception as exc:  # noqa: BLE001 - whatever Redis raised, answer from memory
-                self._redis_failed(exc)
+                self._failover.failed(exc, "limiting")
             else:
-                self._redis_answered()
+                self._failover.answered()
                 return self._count(decision)
         return self._count(await self._hit(self._memory, item, identifiers))
 
@@ -189,40 +197,6 @@ class RateLimiter:
             retry_after=retry_after,
             description=str(item),
         )
-
-    # --- Redis failover ------------------------------------------------------------------------
-
-    def _use_redis(self) -> bool:
-        if self._down_since is None:
-            return True
-        now = time.monotonic()
-        if now >= self._retry_at:
-            self._retry_at = now + self.retry_seconds  # one request probes Redis; the others stay on memory
-            return True
-        return False
-
-    def _redis_failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        self._retry_at = now + self.retry_seconds
-        if self._down_since is None:
-            self._down_since = now
-            self.fallbacks += 1
-            log.warning(
-                "rate limit storage Redis failed (%s: %s); limiting in process memory, retrying Redis in %.0f s",
-                exc.__class__.__name__,
-                exc,
-                self.retry_seconds,
-            )
-        else:
-            log.debug("rate limit storage Redis still failing: %s", exc.__class__.__name__)
-
-    def _redis_answered(self) -> None:
-        if self._down_since is not None:
-            log.warning(
-                "rate limit storage Redis is back after %.0f s; limiting in Redis again",
-                time.monotonic() - self._down_since,
-            )
-            self._down_since = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
