@@ -121,7 +121,8 @@ def up(
     console.print(
         f"\n[bold green]Sextant is up[/]\n"
         f"  Dagster UI (assets, checks, lineage, schedules, sensors): http://127.0.0.1:{dagster_port}\n"
-        f"  API:  {api}/api/docs   health: {api}/api/health/ready\n"
+        f"  API:  {api}/api/docs   health: {api}/api/health/ready   dashboard: {api}/api/dashboard/html\n"
+        f"  API token: .venv/bin/sextant token create --client me --scopes read\n"
         f"  Landing folder for market CSV files: {settings.resolved_landing_dir}\n"
         f"Ctrl-C stops everything."
     )
