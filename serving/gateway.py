@@ -10,6 +10,8 @@ entry; when the warehouse fails, the stale copy answers, and without one the err
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,10 +32,11 @@ VERSION_MEMO_SECONDS = 2.0
 
 
 class DataVersions:
-    """The warehouse's table versions, re-read at most every VERSION_MEMO_SECONDS.
+    """The warehouse's table versions, re-read at most every VERSION_MEMO_SECONDS, by one reader.
 
-    When the warehouse cannot be read, the last versions seen are kept, so cached (and stale)
-    answers keep their keys during an outage.
+    When the memo expires, one read is started and every request arriving meanwhile awaits that
+    same read (no stampede of identical queries). When the warehouse cannot be read, the last
+    versions seen are kept, so cached (and stale) answers keep their keys during an outage.
     """
 
     def __init__(self, warehouse: Warehouse, guard: Guard, clock: Callable[[], float] = time.monotonic):
@@ -42,18 +45,30 @@ class DataVersions:
         self._clock = clock
         self._versions: dict[str, str] | None = None
         self._read_at = float("-inf")
+        self._refresh: asyncio.Task | None = None
 
     async def of(self, tables: Sequence[str]) -> str:
         if self._clock() - self._read_at >= VERSION_MEMO_SECONDS:
-            try:
-                self._versions = await self._guard.call("warehouse", self._warehouse.versions)
-                self._read_at = self._clock()
-            except Exception:
-                if self._versions is None:
-                    raise  # nothing known: the error handlers answer 503
-                log.warning("table versions unavailable; using the last ones seen")
+            if self._refresh is None or self._refresh.done():
+                self._refresh = asyncio.ensure_future(self._read())
+            await asyncio.shield(self._refresh)  # errors only when nothing is known yet (-> 503)
         versions = self._versions or {}
         return ",".join(f"{table}@{versions.get(table, '0')}" for table in tables)
+
+    async def _read(self) -> None:
+        try:
+            self._versions = await self._guard.call("warehouse", self._warehouse.versions)
+            self._read_at = self._clock()
+        except Exception:
+            if self._versions is None:
+                raise
+            log.warning("table versions unavailable; using the last ones seen")
+
+    async def close(self) -> None:
+        if self._refresh is not None and not self._refresh.done():
+            self._refresh.cancel()
+            with contextlib.suppress(BaseException):
+                await self._refresh
 
 
 def route_template(request: Request) -> str:
