@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel
 
 from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES
 from resources.warehouse import TableSpec, Warehouse
@@ -261,26 +262,10 @@ async def get_ohlcv(
     page: Page,
     interval: Annotated[Interval, Query(description="Bar interval.")] = Interval.HOUR,
 ):
-    symbol = symbol.upper()
-
-    def load() -> dict[str, Any]:
-        result = read_series(
-            warehouse,
-            tables,
-            OHLCV,
-            symbol=symbol,
-            interval=interval.value,
-            column="ts",
-            window=window,
-            page=page,
-            columns=BAR_COLUMNS,
-        )
-        return OhlcvPage(
-            start=window.start, end=window.end, **_page_fields(symbol, interval.value, page, result)
-        ).model_dump(mode="json")
-
-    params = _params(symbol, interval, window, page)
-    return await cached_read(request, "data", [OHLCV.name], params, load)
+    return await _series_answer(
+        request, "data", OHLCV, OhlcvPage, warehouse, tables, symbol, interval, window, page,
+        column="ts", columns=BAR_COLUMNS,
+    )
 
 
 @router.get(
@@ -297,25 +282,10 @@ async def get_summary(
     page: Page,
     interval: Annotated[Interval, Query(description="Interval of the bars summarized.")] = Interval.HOUR,
 ):
-    symbol = symbol.upper()
-
-    def load() -> dict[str, Any]:
-        result = read_series(
-            warehouse,
-            tables,
-            MARKET_DAILY_SUMMARY,
-            symbol=symbol,
-            interval=interval.value,
-            column="date",
-            window=window,
-            page=page,
-        )
-        return SummaryPage(
-            start=window.start, end=window.end, **_page_fields(symbol, interval.value, page, result)
-        ).model_dump(mode="json")
-
-    params = _params(symbol, interval, window, page)
-    return await cached_read(request, "summary", [MARKET_DAILY_SUMMARY.name], params, load)
+    return await _series_answer(
+        request, "summary", MARKET_DAILY_SUMMARY, SummaryPage, warehouse, tables, symbol, interval, window, page,
+        column="date",
+    )
 
 
 @router.get(
@@ -333,35 +303,55 @@ async def get_features(
     interval: Annotated[Interval, Query(description="Bar interval.")] = Interval.HOUR,
     order: Annotated[Order, Query(description="asc: oldest bar first; desc: latest first.")] = Order.ASC,
 ):
+    return await _series_answer(
+        request, "features", OHLCV_FEATURES, FeaturesPage, warehouse, tables, symbol, interval, window, page,
+        column="ts", order=order,
+    )
+
+
+async def _series_answer(
+    request: Request,
+    kind: str,
+    spec: TableSpec,
+    page_model: type[BaseModel],
+    warehouse: Warehouse,
+    tables: TableGuard,
+    symbol: str,
+    interval: Interval,
+    window: Window,
+    page: PageParams,
+    *,
+    column: str,
+    columns: tuple[str, ...] | None = None,
+    order: Order | None = None,
+) -> Any:
+    """One page of one series of `spec` as `page_model`, through the gateway's cached read."""
     symbol = symbol.upper()
+    extra = {"order": order} if order is not None else {}
 
     def load() -> dict[str, Any]:
         result = read_series(
             warehouse,
             tables,
-            OHLCV_FEATURES,
+            spec,
             symbol=symbol,
             interval=interval.value,
-            column="ts",
+            column=column,
             window=window,
             page=page,
             descending=order is Order.DESC,
+            columns=columns,
         )
-        return FeaturesPage(
-            start=window.start, end=window.end, order=order, **_page_fields(symbol, interval.value, page, result)
-        ).model_dump(mode="json")
+        fields = _page_fields(symbol, interval.value, page, result)
+        return page_model(start=window.start, end=window.end, **extra, **fields).model_dump(mode="json")
 
-    params = {**_params(symbol, interval, window, page), "order": order.value}
-    return await cached_read(request, "features", [OHLCV_FEATURES.name], params, load)
-
-
-def _params(symbol: str, interval: Interval, window: Window, page: PageParams) -> dict[str, Any]:
-    """The cache key parts of a series read: everything that changes the answer."""
-    return {
+    params = {
         "symbol": symbol,
         "interval": interval.value,
         "start": window.start.isoformat() if window.start else None,
         "end": window.end.isoformat() if window.end else None,
         "limit": page.limit,
         "offset": page.offset,
+        **{k: v.value for k, v in extra.items()},
     }
+    return await cached_read(request, kind, [spec.name], params, load)
