@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import dagster as dg
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from assets.market.assets import MARKET_ASSETS
 from assets.market.partitions import range_tags
@@ -15,7 +16,13 @@ HOURLY_FILE = "cdd_Binance_BTCUSDT_1h.csv"
 
 
 def materialize(instance, resources, tags, run_config=None):
-    return dg.materialize(MARKET_ASSETS, instance=instance, resources=resources, tags=tags, run_config=run_config)
+    # Dagster reads its definitions-state storage from a context variable that an instance sets when
+    # entered; once, in CI, it still held the storage of an instance already collected ("undefined
+    # DagsterInstance weakref"). Pin it to this run's instance so no other test's leftovers matter.
+    with set_defs_state_storage(instance.defs_state_storage):
+        return dg.materialize(
+            MARKET_ASSETS, instance=instance, resources=resources, tags=tags, run_config=run_config
+        )
 
 
 def check_results(result) -> dict[str, bool]:
