@@ -56,6 +56,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.auth import require_scopes
+
 log = logging.getLogger("serving.observability")
 
 #: Header carrying the request id, read from the request and set on every response.
@@ -826,14 +828,7 @@ def _metrics_endpoint(request: Request) -> Response:
 
 def build_metrics_router(public: bool) -> APIRouter:
     """`GET /api/metrics`. Public, or (`public=False`) behind the `read` scope of `serving.auth`."""
-    dependencies = []
-    if not public:
-        from fastapi import params
-
-        from serving.auth import require_scopes  # imported here: the auth module is optional to us
-
-        dependency = require_scopes("read")
-        dependencies.append(dependency if isinstance(dependency, params.Depends) else Depends(dependency))
+    dependencies = [] if public else [Depends(require_scopes("read"))]
     router = APIRouter(tags=["observability"], dependencies=dependencies)
     # A plain def: the warehouse gauges query the database, so the scrape runs in the threadpool.
     router.add_api_route(

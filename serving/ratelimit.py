@@ -46,6 +46,7 @@ from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.failover import RedisFailover
+from serving.observability import service_of
 
 log = logging.getLogger("serving.ratelimit")
 
@@ -314,8 +315,6 @@ async def rate_limit(request: Request) -> RateLimitDecision:
     if not decision.allowed:
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
-            from serving.observability import service_of
-
             metrics.rate_limited(service_of(route_path))
         raise HTTPException(
             status_code=429,
