@@ -51,6 +51,35 @@ class MarketSourceResource(dg.ConfigurableResource):
         return MarketSource(self.kind, Path(self.landing_dir), seed=self.seed)
 
 
+class ChainRPCResource(dg.ConfigurableResource):
+    """An Ethereum JSON-RPC node (the local devnet by default) and how the indexer walks it."""
+
+    url: str
+    range_size: int = 0
+    confirmations: int = -1
+    first_block: int = 0
+    max_new_ranges: int = 10
+    reorg_window: int = 2
+
+    @cached_property
+    def client(self):
+        from resources.chain_rpc import ChainRPC  # web3 stays out of module import time
+
+        return ChainRPC(self.url)
+
+    @cached_property
+    def is_mainnet(self) -> bool:
+        return self.client.chain_id() == 1
+
+    def resolved_range_size(self) -> int:
+        """Blocks per partition: the setting, else 1000 on mainnet and 20 on a devnet or testnet."""
+        return self.range_size or (1000 if self.is_mainnet else 20)
+
+    def resolved_confirmations(self) -> int:
+        """Blocks a range's end must sit below the head: the setting, else 12 on mainnet, 2 elsewhere."""
+        return self.confirmations if self.confirmations >= 0 else (12 if self.is_mainnet else 2)
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of every asset, from one Settings object."""
     return {
@@ -61,5 +90,13 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             landing_dir=str(settings.resolved_landing_dir),
             seed=settings.market_seed,
             symbols=settings.market_symbols,
+        ),
+        "chain_rpc": ChainRPCResource(
+            url=settings.chain_rpc_url,
+            range_size=settings.chain_range_size,
+            confirmations=settings.chain_confirmations,
+            first_block=settings.chain_first_block,
+            max_new_ranges=settings.chain_max_new_ranges,
+            reorg_window=settings.chain_reorg_window,
         ),
     }

@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     chain_rpc_url: str = Field(
         "http://127.0.0.1:8545", alias="CHAIN_RPC_URL", description="Ethereum JSON-RPC endpoint (devnet by default)."
     )
+    chain_range_size: int = Field(
+        0, alias="CHAIN_RANGE_SIZE", description="Blocks per partition; 0 = 1000 on mainnet (chain id 1), 20 elsewhere."
+    )
+    chain_confirmations: int = Field(
+        -1, alias="CHAIN_CONFIRMATIONS", description="Blocks below the head before a range is indexed; -1 = 12 on "
+        "mainnet, 2 elsewhere."
+    )
+    chain_first_block: int = Field(0, alias="CHAIN_FIRST_BLOCK", description="First block the indexer covers.")
+    chain_max_new_ranges: int = Field(
+        10, alias="CHAIN_MAX_NEW_RANGES", description="Ranges the sensor adds per tick (bounded catch-up)."
+    )
+    chain_reorg_window: int = Field(
+        2, alias="CHAIN_REORG_WINDOW", description="Latest indexed ranges whose hashes the sensor re-checks."
+    )
     market_source: str = Field(
         "synthetic",
         alias="MARKET_SOURCE",
@@ -80,7 +94,7 @@ class Settings(BaseSettings):
     )
     metrics_public: bool = Field(True, alias="METRICS_PUBLIC", description="false: /api/metrics needs a token.")
     cache_ttl_seconds: dict[str, int] = Field(
-        {"data": 1800, "summary": 3600, "features": 1800, "model": 86_400, "reference": 604_800},
+        {"data": 1800, "summary": 3600, "features": 1800, "model": 86_400, "reference": 604_800, "chain": 1800},
         alias="CACHE_TTL_SECONDS",
         description="Cache lifetime per kind of answer (30 minutes to 7 days), JSON.",
     )

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import polars as pl
 
+from ops.chain.schema import (
+    BLOCKS_KEY,
+    BLOCKS_SCHEMA,
+    CONTRACTS_KEY,
+    CONTRACTS_SCHEMA,
+    LOGS_KEY,
+    LOGS_SCHEMA,
+    TOKEN_TRANSFERS_KEY,
+    TOKEN_TRANSFERS_SCHEMA,
+    TRANSACTIONS_KEY,
+    TRANSACTIONS_SCHEMA,
+)
 from ops.market.features import FEATURES_KEY, FEATURES_SCHEMA
 from ops.market.schema import OHLCV_KEY, OHLCV_SCHEMA, RAW_SCHEMA, REJECTS_KEY, REJECTS_SCHEMA
 from ops.market.summary import SUMMARY_KEY, SUMMARY_SCHEMA
@@ -34,4 +46,33 @@ DATA_QUALITY = TableSpec(
     ("asset", "partition", "check_name"),
 )
 
-ALL_TABLES = (RAW_OHLCV, OHLCV, OHLCV_REJECTS, OHLCV_FEATURES, MARKET_DAILY_SUMMARY, DATA_QUALITY)
+# -- chain (ethereum-etl column names; a range is replaced by block number on re-index) ----------
+CHAIN_BLOCKS = TableSpec("chain_blocks", BLOCKS_SCHEMA, BLOCKS_KEY, indexes=(("hash",),))
+CHAIN_TRANSACTIONS = TableSpec(
+    "chain_transactions",
+    TRANSACTIONS_SCHEMA,
+    TRANSACTIONS_KEY,
+    indexes=(("block_number",), ("from_address",), ("to_address",)),
+)
+CHAIN_LOGS = TableSpec("chain_logs", LOGS_SCHEMA, LOGS_KEY, indexes=(("address", "topic0"), ("transaction_hash",)))
+TOKEN_TRANSFERS = TableSpec(
+    "token_transfers",
+    TOKEN_TRANSFERS_SCHEMA,
+    TOKEN_TRANSFERS_KEY,
+    indexes=(("block_number",), ("from_address", "block_number"), ("to_address", "block_number"), ("token_address",)),
+)
+CONTRACTS = TableSpec("contracts", CONTRACTS_SCHEMA, CONTRACTS_KEY, indexes=(("block_number",),))
+
+ALL_TABLES = (
+    RAW_OHLCV,
+    OHLCV,
+    OHLCV_REJECTS,
+    OHLCV_FEATURES,
+    MARKET_DAILY_SUMMARY,
+    DATA_QUALITY,
+    CHAIN_BLOCKS,
+    CHAIN_TRANSACTIONS,
+    CHAIN_LOGS,
+    TOKEN_TRANSFERS,
+    CONTRACTS,
+)

@@ -151,17 +151,8 @@ class Warehouse:
         table = self.ensure_table(spec)
         if frame.is_empty():
             return 0
-        frame = frame.select(list(spec.schema))
-        dupes = frame.select(spec.key).is_duplicated().sum()
-        if dupes:
-            raise ValueError(f"{dupes} rows of the frame for {spec.name!r} repeat a key {spec.key}")
-        insert = self._insert(table)
-        updates = {c: insert.excluded[c] for c in spec.schema if c not in spec.key}
-        statement = (
-            insert.on_conflict_do_update(index_elements=list(spec.key), set_=updates)
-            if updates
-            else insert.on_conflict_do_nothing(index_elements=list(spec.key))
-        )
+        frame = _unique_by_key(spec, frame)
+        statement = self._upsert_statement(spec, table)
         written = 0
         for chunk in frame.iter_slices(WRITE_CHUNK_ROWS):
             rows = [_to_sql_row(row) for row in chunk.iter_rows(named=True)]
@@ -171,6 +162,23 @@ class Warehouse:
         self._bump_version(spec.name)
         return written
 
+    def replace_range(self, spec: TableSpec, frame: pl.DataFrame, column: str, start: Any, end: Any) -> int:
+        """Make the rows with start <= `column` < end exactly `frame`, in one transaction.
+
+        Re-indexing a block range after a reorg must drop the orphaned rows, not only upsert the new
+        ones; readers never see the range half-replaced. Rows of `frame` that exist elsewhere (a
+        transaction re-mined into a later block) are updated in place by key.
+        """
+        table = self.ensure_table(spec)
+        frame = _unique_by_key(spec, frame)
+        statement = self._upsert_statement(spec, table)
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(table).where(*_ranges(table, {column: (start, end)})))
+            for chunk in frame.iter_slices(WRITE_CHUNK_ROWS) if frame.height else ():
+                conn.execute(statement, [_to_sql_row(row) for row in chunk.iter_rows(named=True)])
+        self._bump_version(spec.name)
+        return frame.height
+
     def delete(self, spec: TableSpec, **equals: Any) -> int:
         """Delete the rows matching every `column=value` (a list value means IN)."""
         table = self.ensure_table(spec)
@@ -178,6 +186,14 @@ class Warehouse:
             deleted = conn.execute(sa.delete(table).where(*_conditions(table, equals))).rowcount
         self._bump_version(spec.name)
         return deleted
+
+    def _upsert_statement(self, spec: TableSpec, table: sa.Table):
+        """INSERT ... ON CONFLICT (key) DO UPDATE: the one write both upsert and replace_range use."""
+        insert = self._insert(table)
+        updates = {c: insert.excluded[c] for c in spec.schema if c not in spec.key}
+        if not updates:
+            return insert.on_conflict_do_nothing(index_elements=list(spec.key))
+        return insert.on_conflict_do_update(index_elements=list(spec.key), set_=updates)
 
     def _bump_version(self, name: str) -> None:
         versions = self.ensure_table(_VERSIONS_SPEC)
@@ -264,6 +280,15 @@ class Warehouse:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _unique_by_key(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` in the table's column order; rows repeating a key are the caller's error (order would decide)."""
+    frame = frame.select(list(spec.schema))
+    dupes = frame.select(spec.key).is_duplicated().sum()
+    if dupes:
+        raise ValueError(f"{dupes} rows of the frame for {spec.name!r} repeat a key {spec.key}")
+    return frame
 
 
 def _conditions(table: sa.Table, equals: Mapping[str, Any]) -> list:

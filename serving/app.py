@@ -37,7 +37,7 @@ from serving.health_monitor import HealthMonitor
 from serving.observability import Metrics, build_metrics_router, configure_logging, install_observability
 from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
 from serving.resilience import Guard, install_resilience_handlers
-from serving.routers import dashboard, data, health
+from serving.routers import chain, dashboard, data, health
 from serving.schemas import ErrorBody
 
 log = logging.getLogger("serving.app")
@@ -48,6 +48,7 @@ OPEN_ROUTERS: tuple[APIRouter, ...] = (health.router,)
 #: Domain name (as listed in `Settings.serving_domains`) -> its router. One line per domain.
 DOMAIN_ROUTERS: dict[str, APIRouter] = {
     "data": data.router,
+    "chain": chain.router,
 }
 
 #: What every domain route depends on, in order: who is calling, then their budget.

@@ -89,7 +89,7 @@ def answer_one(backend: Backend, request: Any) -> bytes:
         return _encode_error(request_id, error)
     except HttpReply:
         raise
-    except Exception as error:  # a backend bug is still a JSON-RPC answer, not a dropped connection
+    except Exception as error:  # noqa: BLE001 - a backend bug is still a JSON-RPC answer, not a dropped connection
         return _encode_error(request_id, RpcError(INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}"))
 
 

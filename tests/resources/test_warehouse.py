@@ -108,3 +108,34 @@ def test_every_write_moves_the_table_version(warehouse: Warehouse):
     warehouse.delete(SPEC, symbol="BTC-USD")
     assert warehouse.versions()["bars"] > second
     assert warehouse.count("bars") == 0
+
+
+BLOCKISH = TableSpec("blockish", {"id": pl.Utf8, "block": pl.Int64, "v": pl.Int64}, ("id",))
+
+
+def blockish(rows: list[tuple[str, int, int]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=BLOCKISH.schema, orient="row")
+
+
+def test_replace_range_drops_orphans_keeps_other_ranges_and_moves_keys(warehouse: Warehouse):
+    warehouse.upsert(BLOCKISH, blockish([("a", 1, 0), ("b", 2, 0), ("c", 3, 0), ("x", 10, 0)]))
+    # Re-index blocks [1, 4): "b" was orphaned by a reorg, "c" changed, "x" (block 10) moved into block 2.
+    written = warehouse.replace_range(BLOCKISH, blockish([("a", 1, 0), ("c", 3, 1), ("x", 2, 1)]), "block", 1, 4)
+    assert written == 3
+    out = warehouse.read("blockish", order_by=["id"])
+    assert out.rows() == [("a", 1, 0), ("c", 3, 1), ("x", 2, 1)]
+
+
+def test_replace_range_with_no_rows_empties_the_range_and_bumps_the_version(warehouse: Warehouse):
+    warehouse.upsert(BLOCKISH, blockish([("a", 1, 0), ("z", 9, 0)]))
+    before = warehouse.versions(["blockish"])["blockish"]
+    assert warehouse.replace_range(BLOCKISH, blockish([]), "block", 0, 5) == 0
+    assert warehouse.read("blockish", columns=["id"])["id"].to_list() == ["z"]
+    assert warehouse.versions(["blockish"])["blockish"] >= before
+
+
+def test_replace_range_refuses_repeated_keys_and_changes_nothing(warehouse: Warehouse):
+    warehouse.upsert(BLOCKISH, blockish([("a", 1, 0)]))
+    with pytest.raises(ValueError, match="repeat a key"):
+        warehouse.replace_range(BLOCKISH, blockish([("b", 1, 0), ("b", 1, 1)]), "block", 0, 5)
+    assert warehouse.read("blockish")["id"].to_list() == ["a"]
