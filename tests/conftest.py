@@ -120,3 +120,31 @@ def disposable_redis():
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def devnet_build_dir(tmp_path_factory) -> Path:
+    """The devnet's contracts compiled once per test session (every test dir that starts a devnet shares it)."""
+    from resources.devnet import compiler
+
+    path = tmp_path_factory.mktemp("devnet-build")
+    compiler.compile_all(path)
+    return path
+
+
+#: The shared devnet's scenario: every kind of event fits in 40 played blocks.
+DEVNET_SEED, DEVNET_BLOCKS = 11, 40
+
+
+@pytest.fixture(scope="session")
+def played_devnet(devnet_build_dir):
+    """(server, ground truth) of one devnet played once per session, on a free port.
+
+    Shared by every test dir: tests must leave it as they found it (one that mines takes an
+    `evm_snapshot` first and reverts to it at the end).
+    """
+    from resources.devnet.scenario import start_devnet
+
+    server, truth = start_devnet(DEVNET_SEED, port=0, blocks=DEVNET_BLOCKS, cache_dir=devnet_build_dir)
+    yield server, truth
+    server.stop()

@@ -115,8 +115,8 @@ def _materializations(block_range: BlockRange, by_asset: dict[str, pl.DataFrame]
             metadata["transactions_per_block"] = dg.MetadataValue.float(
                 float(blocks["transaction_count"].mean())
             )
-            metadata["first_timestamp"] = dg.MetadataValue.timestamp(first_ts)
-            metadata["last_timestamp"] = dg.MetadataValue.timestamp(last_ts)
+            metadata["first_timestamp"] = dg.MetadataValue.timestamp(float(first_ts))
+            metadata["last_timestamp"] = dg.MetadataValue.timestamp(float(last_ts))
         if name == "token_transfers" and frame.height:
             top = (
                 frame.group_by("token_address")
