@@ -1,0 +1,344 @@
+"""Chain-intelligence assets: thin wiring from the chain tables, through `ops.intel`, to the warehouse.
+
+dex_swaps -> mev_sandwiches, mev_arbitrages (block ranges); contract_analysis (block ranges);
+wallet_clusters (the whole indexed history, unpartitioned)
+
+The range assets use the chain's own `chain_ranges` partitions and re-materialize eagerly when the
+chain assets of their range update, so a re-indexed range (a reorg) flows through on its own.
+Pool tokens are looked up once and cached in `dex_pools`: derived from the Transfer logs of the
+swaps' transactions where possible, asked of the node (token0()/token1()) otherwise.
+"""
+
+import dagster as dg
+import polars as pl
+
+from assets.chain.partitions import CHAIN_RANGES, partition_range
+from ops.intel.clusters import native_transfers, wallet_clusters
+from ops.intel.contracts import analysis_frame, analysis_row, analyze
+from ops.intel.mev import detect_arbitrages, detect_sandwiches, find_routers
+from ops.intel.proxy import resolve_implementation
+from ops.intel.swaps import (
+    SWAP_TOPICS,
+    decode_swaps,
+    pool_protocols,
+    pool_tokens_from_transfers,
+    pools_frame,
+    swap_logs,
+)
+from ops.reporting import markdown_table
+from resources.configurable import ChainRPCResource, WarehouseResource
+from resources.tables import (
+    CHAIN_LOGS,
+    CHAIN_TRANSACTIONS,
+    CONTRACT_ANALYSIS,
+    CONTRACTS,
+    DEX_POOLS,
+    DEX_SWAPS,
+    MEV_ARBITRAGES,
+    MEV_SANDWICHES,
+    TOKEN_TRANSFERS,
+    WALLET_CLUSTERS,
+    WALLET_LINKS,
+)
+from resources.warehouse import Warehouse
+
+GROUP = "chain_intel"
+EAGER = dg.AutomationCondition.eager()
+TOKEN0_CALL, TOKEN1_CALL = "0x0dfe1681", "0xd21220a7"
+
+
+def _read_range(db: Warehouse, name: str, start: int, end: int, **where) -> pl.DataFrame:
+    if not db.has_table(name):
+        return pl.DataFrame()
+    return db.read(name, where or None, ranges={"block_number": (start, end + 1)})
+
+
+def _node_pool_tokens(context, chain_rpc: ChainRPCResource, pools: list[str]) -> dict[str, tuple[str, str]]:
+    """token0()/token1() of each pool from the node; pools it cannot answer for are left out."""
+    from ops.intel.proxy import word_to_address
+
+    found: dict[str, tuple[str, str]] = {}
+    if not pools:
+        return found
+    try:
+        calls = [("eth_call", [{"to": p, "data": sel}, "latest"]) for p in pools for sel in (TOKEN0_CALL, TOKEN1_CALL)]
+        answers = chain_rpc.client.call_batch(calls, require=False)
+    except Exception as exc:  # noqa: BLE001 - the node is optional here: swaps of those pools wait
+        context.log.warning(f"pool tokens of {len(pools)} pool(s) unavailable from the node: {exc}")
+        return found
+    for i, pool in enumerate(pools):
+        t0, t1 = (word_to_address(a) if isinstance(a, str) else None for a in answers[2 * i : 2 * i + 2])
+        if t0 and t1:
+            found[pool] = (t0, t1)
+    return found
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=CHAIN_RANGES,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["chain_logs", "token_transfers", "chain_transactions"],
+    kinds={"polars", "sql"},
+    automation_condition=EAGER,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "every_swap_decoded",
+            asset="dex_swaps",
+            description="Every Uniswap V2/V3 Swap log of the range became a swap row (its pool's tokens are known).",
+        )
+    ],
+)
+def dex_swaps(context: dg.AssetExecutionContext, warehouse: WarehouseResource, chain_rpc: ChainRPCResource):
+    """Uniswap V2 and V3 Swap logs decoded into token in/out, amounts, sender, recipient, pool and position."""
+    db = warehouse.client
+    rng = partition_range(context)
+    logs = _read_range(db, CHAIN_LOGS.name, rng.start, rng.end, topic0=list(SWAP_TOPICS))
+    raw = swap_logs(logs) if logs.height else logs
+    pools = sorted(set(raw["address"].str.to_lowercase().to_list())) if raw.height else []
+    cached = db.read(DEX_POOLS.name, {"pool": pools}) if pools and db.has_table(DEX_POOLS.name) else pl.DataFrame()
+    tokens = {p: (t0, t1) for p, t0, t1 in cached.select("pool", "token0", "token1").iter_rows()} if cached.height else {}
+    missing = [p for p in pools if p not in tokens]
+    new: dict[str, tuple[str, str]] = {}
+    if missing:
+        txs = raw.filter(pl.col("address").str.to_lowercase().is_in(missing))["transaction_hash"].unique().to_list()
+        transfers = (
+            db.read(TOKEN_TRANSFERS.name, {"transaction_hash": txs}) if db.has_table(TOKEN_TRANSFERS.name) else pl.DataFrame()
+        )
+        derived = pool_tokens_from_transfers(raw, transfers) if transfers.height else {}
+        new.update({p: t for p, t in derived.items() if p in missing})
+        from_node = _node_pool_tokens(context, chain_rpc, [p for p in missing if p not in new])
+        protocols = pool_protocols(raw)
+        if new:
+            db.upsert(DEX_POOLS, pools_frame(new, protocols, "transfers"))
+        if from_node:
+            db.upsert(DEX_POOLS, pools_frame(from_node, protocols, "rpc"))
+        new.update(from_node)
+    tokens.update(new)
+    txs_frame = _read_range(db, CHAIN_TRANSACTIONS.name, rng.start, rng.end)
+    tx_from = dict(txs_frame.select("hash", "from_address").iter_rows()) if txs_frame.height else {}
+    swaps = decode_swaps(raw, tokens, tx_from) if raw.height else decode_swaps(pl.DataFrame(schema={
+        "topic0": pl.Utf8, "block_number": pl.Int64, "log_index": pl.Int64}), {}, {})
+    db.replace_range(DEX_SWAPS, swaps, "block_number", rng.start, rng.end + 1)
+    context.log.info(f"dex_swaps {rng.key}: {swaps.height} swaps of {raw.height} Swap logs, {len(new)} new pool(s)")
+    by_protocol = swaps.group_by("protocol").len().sort("protocol") if swaps.height else swaps
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(swaps.height),
+            "swap_logs": dg.MetadataValue.int(raw.height),
+            "pools": dg.MetadataValue.int(len(pools)),
+            "new_pools_cached": dg.MetadataValue.int(len(new)),
+            "by_protocol": dg.MetadataValue.md(markdown_table(by_protocol) if swaps.height else "none"),
+            "preview": dg.MetadataValue.md(markdown_table(swaps.head(10)) if swaps.height else "none"),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_swap_decoded",
+                passed=swaps.height == raw.height,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"undecoded": dg.MetadataValue.int(raw.height - swaps.height),
+                          "pools_without_tokens": dg.MetadataValue.int(len([p for p in pools if p not in tokens]))},
+            )
+        ],
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("mev_sandwiches", group_name=GROUP, deps=["dex_swaps"], kinds={"polars", "sql"},
+                     partitions_def=CHAIN_RANGES, automation_condition=EAGER,
+                     description="Sandwiches: front-run, victims, back-run by one actor on one pool in one block."),
+        dg.AssetSpec("mev_arbitrages", group_name=GROUP, deps=["dex_swaps"], kinds={"polars", "sql"},
+                     partitions_def=CHAIN_RANGES, automation_condition=EAGER,
+                     description="Profitable swap cycles through distinct pools inside one transaction."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "sandwich_shape",
+            asset="mev_sandwiches",
+            blocking=True,
+            description="Every sandwich has a victim and its front-run comes before its back-run in the block.",
+        )
+    ],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    name="mev",
+)
+def mev(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Run both MEV detectors over the range's swaps (one read, two tables)."""
+    db = warehouse.client
+    rng = partition_range(context)
+    swaps = _read_range(db, DEX_SWAPS.name, rng.start, rng.end)
+    if swaps.is_empty():
+        from ops.intel.swaps import SWAP_SCHEMA
+
+        swaps = pl.DataFrame(schema=SWAP_SCHEMA)
+    sandwiches = detect_sandwiches(swaps)
+    arbitrages = detect_arbitrages(swaps)
+    db.replace_range(MEV_SANDWICHES, sandwiches, "block_number", rng.start, rng.end + 1)
+    db.replace_range(MEV_ARBITRAGES, arbitrages, "block_number", rng.start, rng.end + 1)
+    context.log.info(f"mev {rng.key}: {sandwiches.height} sandwiches, {arbitrages.height} arbitrages in {swaps.height} swaps")
+    yield dg.MaterializeResult(
+        asset_key="mev_sandwiches",
+        metadata={
+            "rows": dg.MetadataValue.int(sandwiches.height),
+            "swaps_scanned": dg.MetadataValue.int(swaps.height),
+            "victims": dg.MetadataValue.int(int(sandwiches["victim_count"].sum()) if sandwiches.height else 0),
+            "attackers": dg.MetadataValue.int(sandwiches["attacker"].n_unique() if sandwiches.height else 0),
+            "preview": dg.MetadataValue.md(markdown_table(sandwiches.select(
+                "block_number", "pool", "attacker", "victim_count", "token_front_in", "profit").head(10))
+                if sandwiches.height else "none"),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="mev_arbitrages",
+        metadata={
+            "rows": dg.MetadataValue.int(arbitrages.height),
+            "by_hops": dg.MetadataValue.md(markdown_table(arbitrages.group_by("hops").len().sort("hops"))
+                                           if arbitrages.height else "none"),
+            "preview": dg.MetadataValue.md(markdown_table(arbitrages.select(
+                "block_number", "transaction_hash", "hops", "start_token", "profit").head(10))
+                if arbitrages.height else "none"),
+        },
+    )
+    bad = sandwiches.filter(
+        (pl.col("victim_count") < 1) | (pl.col("front_transaction_index") >= pl.col("back_transaction_index"))
+    )
+    yield dg.AssetCheckResult(
+        asset_key="mev_sandwiches", check_name="sandwich_shape", passed=bad.is_empty(),
+        metadata={"malformed": dg.MetadataValue.int(bad.height)},
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=CHAIN_RANGES,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["contracts"],
+    kinds={"ethereum", "sql"},
+    automation_condition=EAGER,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "proxies_resolved",
+            asset="contract_analysis",
+            description="Every proxy found in the range has its implementation address resolved from storage.",
+        )
+    ],
+)
+def contract_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseResource, chain_rpc: ChainRPCResource):
+    """Selectors with state mutability, risk flags, interfaces, compiler and proxy kind of every new contract.
+
+    Proxies are resolved with eth_getStorageAt (and the beacon's implementation() call); an
+    implementation the range did not create is fetched with eth_getCode and analysed too.
+    """
+    db = warehouse.client
+    rng = partition_range(context)
+    contracts = _read_range(db, CONTRACTS.name, rng.start, rng.end)
+    rows, unresolved, implementations = [], 0, set()
+    for address, code, block in (contracts.select("address", "bytecode", "block_number").iter_rows() if contracts.height else ()):
+        result = analyze(code or "0x")
+        implementation = beacon = None
+        if result.proxy.is_proxy:
+            try:
+                implementation, beacon = resolve_implementation(
+                    address, result.proxy,
+                    lambda a, s: chain_rpc.client.get_storage_at(a, s),
+                    lambda a, d: chain_rpc.client.call("eth_call", [{"to": a, "data": d}, "latest"]),
+                )
+            except Exception as exc:  # noqa: BLE001 - report the proxy unresolved rather than fail the range
+                context.log.warning(f"could not resolve the proxy at {address}: {exc}")
+            unresolved += implementation is None
+            if implementation:
+                implementations.add(implementation)
+        rows.append(analysis_row(address, result, block_number=block, implementation=implementation, beacon=beacon))
+    known = {r["address"] for r in rows}
+    if implementations - known and db.has_table(CONTRACTS.name):
+        stored = db.read(CONTRACTS.name, {"address": sorted(implementations - known)}, columns=["address", "bytecode"])
+        codes = dict(stored.iter_rows())
+    else:
+        codes = {}
+    for implementation in sorted(implementations - known):
+        code = codes.get(implementation)
+        if code is None:
+            try:
+                code = chain_rpc.client.get_code(implementation)
+            except Exception as exc:  # noqa: BLE001
+                context.log.warning(f"could not fetch the implementation {implementation}: {exc}")
+                continue
+        rows.append(analysis_row(implementation, analyze(code), analysed_as="implementation"))
+    frame = analysis_frame(rows)
+    db.upsert(CONTRACT_ANALYSIS, frame)
+    context.log.info(f"contract_analysis {rng.key}: {frame.height} contracts, {int(frame['risky'].sum() or 0)} risky")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(frame.height),
+            "proxies": dg.MetadataValue.int(frame.filter(pl.col("proxy_kind").is_not_null()).height),
+            "risky": dg.MetadataValue.int(frame.filter(pl.col("risky")).height),
+            "preview": dg.MetadataValue.md(markdown_table(frame.select(
+                "address", "analysed_as", "proxy_kind", "implementation", "interfaces", "compiler", "risk_reasons"))
+                if frame.height else "none"),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="proxies_resolved", passed=unresolved == 0,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"unresolved": dg.MetadataValue.int(unresolved)})
+        ],
+    )
+
+
+@dg.asset(
+    name="wallet_clusters",
+    group_name=GROUP,
+    deps=["token_transfers", "chain_logs", "chain_transactions", "contracts", "dex_swaps"],
+    kinds={"polars", "sql"},
+    automation_condition=EAGER,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "one_cluster_per_address",
+            asset="wallet_clusters",
+            blocking=True,
+            description="Every address is in exactly one cluster and each cluster's size matches its members.",
+        )
+    ],
+)
+def wallet_clusters_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Wallet clusters over the whole indexed history: deposit-address reuse and self-authorization joined by
+    union-find, plus an HDBSCAN behaviour cluster and outlier score; ids are stable while membership is."""
+    db = warehouse.client
+    transfers = db.read(TOKEN_TRANSFERS.name) if db.has_table(TOKEN_TRANSFERS.name) else pl.DataFrame()
+    transactions = db.read(CHAIN_TRANSACTIONS.name) if db.has_table(CHAIN_TRANSACTIONS.name) else pl.DataFrame()
+    columns = ["token_address", "from_address", "to_address", "value", "transaction_hash", "block_number"]
+    parts = [transfers.select(columns)] if transfers.height else []
+    if transactions.height:
+        parts.append(native_transfers(transactions))
+    moves = pl.concat(parts) if parts else pl.DataFrame(schema=dict.fromkeys(columns, pl.Utf8) | {"block_number": pl.Int64})
+    logs = (db.read(CHAIN_LOGS.name, {"topic0": "0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925"})
+            if db.has_table(CHAIN_LOGS.name) else pl.DataFrame(schema={"topic0": pl.Utf8, "topic1": pl.Utf8,
+                                                                     "topic2": pl.Utf8, "topic3": pl.Utf8,
+                                                                     "transaction_hash": pl.Utf8}))
+    contracts = set(db.read(CONTRACTS.name, columns=["address"])["address"].to_list()) if db.has_table(CONTRACTS.name) else set()
+    swaps = db.read(DEX_SWAPS.name) if db.has_table(DEX_SWAPS.name) else pl.DataFrame()
+    service = set(swaps["pool"].unique().to_list()) | find_routers(swaps) if swaps.height else set()
+    clusters, links = wallet_clusters(moves, logs, contracts, exclude=service)
+    db.replace_range(WALLET_CLUSTERS, clusters, "address", None, None)
+    db.replace_range(WALLET_LINKS, links, "address_a", None, None)
+    sizes = clusters.group_by("cluster_id").agg(pl.len().alias("n"), pl.col("cluster_size").first())
+    context.log.info(f"wallet_clusters: {clusters.height} addresses in {sizes.height} clusters from {links.height} links")
+    return dg.MaterializeResult(
+        metadata={
+            "addresses": dg.MetadataValue.int(clusters.height),
+            "clusters": dg.MetadataValue.int(sizes.height),
+            "links": dg.MetadataValue.md(markdown_table(links.group_by("heuristic").len().sort("heuristic"))
+                                         if links.height else "none"),
+            "largest": dg.MetadataValue.md(markdown_table(sizes.sort("n", descending=True).head(10))
+                                           if sizes.height else "none"),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="one_cluster_per_address",
+                passed=clusters["address"].n_unique() == clusters.height
+                and sizes.filter(pl.col("n") != pl.col("cluster_size")).is_empty(),
+            )
+        ],
+    )
+
+
+INTEL_ASSETS = [dex_swaps, mev, contract_analysis, wallet_clusters_asset]

@@ -1,0 +1,130 @@
+"""The chain-intelligence endpoints (both warehouse backends) and the two CLI commands."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from ops.intel.contracts import analysis_frame, analysis_row, analyze
+from ops.intel.mev import detect_arbitrages, detect_sandwiches
+from orchestration.cli import app
+from resources.tables import (
+    CHAIN_TRANSACTIONS,
+    CONTRACT_ANALYSIS,
+    MEV_ARBITRAGES,
+    MEV_SANDWICHES,
+    WALLET_CLUSTERS,
+)
+from tests.intel.conftest import minimal_proxy, slot_proxy
+from tests.intel.test_mev import BOT, BOT_EOA, POOL, POOL2, TKN, WETH, frame, hop, swap, victim
+
+API = "/api/v1/chain"
+IMPL = "0x" + "ab" * 20
+CLONE = "0x" + "c1" * 20
+VICTIM = "0x" + "d1" * 20
+
+
+@pytest.fixture
+def seeded(warehouse):
+    swaps = frame(
+        swap(0, WETH, 5 * 10**18, TKN, 10_000, tx_from=BOT_EOA, sender=BOT, recipient=BOT, block=100),
+        victim(1, who=VICTIM, block=100),
+        swap(2, TKN, 10_000, WETH, 6 * 10**18, tx_from=BOT_EOA, sender=BOT, recipient=BOT, block=100),
+        hop(1, POOL, WETH, 10**18, TKN, 5000, block=105), hop(2, POOL2, TKN, 5000, WETH, 11 * 10**17, block=105),
+    )
+    warehouse.upsert(MEV_SANDWICHES, detect_sandwiches(swaps, routers=["0x" + "7a" * 20]))
+    warehouse.upsert(MEV_ARBITRAGES, detect_arbitrages(swaps))
+    txs = pl.DataFrame({"hash": swaps["transaction_hash"].unique().to_list()}).join(
+        swaps.select(pl.col("transaction_hash").alias("hash"), pl.col("tx_from").alias("from_address"),
+                     "block_number", "transaction_index").unique("hash"), on="hash")
+    full = txs.with_columns([pl.lit(None, dtype=d).alias(c) for c, d in CHAIN_TRANSACTIONS.schema.items()
+                             if c not in txs.columns])
+    warehouse.upsert(CHAIN_TRANSACTIONS, full.select(list(CHAIN_TRANSACTIONS.schema)))
+    clone = analysis_row(CLONE, analyze(minimal_proxy(IMPL)), block_number=3)
+    impl = analysis_row(IMPL, analyze(slot_proxy("0x" + "11" * 32) + b"\x00"), analysed_as="implementation")
+    warehouse.upsert(CONTRACT_ANALYSIS, analysis_frame([clone, impl]))
+    warehouse.upsert(WALLET_CLUSTERS, pl.DataFrame([
+        {"address": VICTIM, "cluster_id": "cl_x", "cluster_size": 2, "heuristics": "deposit_reuse", "labels": "",
+         "behaviour_cluster": 1, "outlier_score": 0.1},
+        {"address": "0x" + "d9" * 20, "cluster_id": "cl_x", "cluster_size": 2, "heuristics": "deposit_reuse",
+         "labels": "", "behaviour_cluster": 1, "outlier_score": 0.2},
+    ], schema=WALLET_CLUSTERS.schema))
+
+
+def test_contract_endpoint(client, seeded):
+    body = client.get(f"{API}/contract/{CLONE.upper().replace('0X', '0x')}").json()
+    assert body["proxy_kind"] == "eip1167" and body["implementation"] == IMPL and body["selectors"] == []
+    assert body["implementation_analysis"]["address"] == IMPL
+    missing = client.get(f"{API}/contract/0x{'00' * 20}")
+    assert missing.status_code == 404 and "not been analysed" in missing.json()["detail"]
+    bad = client.get(f"{API}/contract/0x123")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "address"]
+
+
+def test_mev_endpoint_filters_by_block_and_kind(client, seeded):
+    body = client.get(f"{API}/mev", params={"from_block": 100, "to_block": 110}).json()
+    assert len(body["sandwiches"]) == 1 and len(body["arbitrages"]) == 1
+    assert body["sandwiches"][0]["victim_count"] == 1 and body["arbitrages"][0]["hops"] == 2
+    only = client.get(f"{API}/mev", params={"from_block": 101, "to_block": 110, "kind": "arbitrage"}).json()
+    assert "sandwiches" not in only and len(only["arbitrages"]) == 1
+    assert client.get(f"{API}/mev", params={"from_block": 0, "to_block": 99}).json()["sandwiches"] == []
+    backwards = client.get(f"{API}/mev", params={"from_block": 10, "to_block": 5})
+    assert backwards.status_code == 422 and backwards.json()["detail"][0]["loc"] == ["query", "to_block"]
+    assert client.get(f"{API}/mev", params={"from_block": 1}).status_code == 422
+    assert client.get(f"{API}/mev", params={"from_block": 1, "to_block": 2, "kind": "x"}).status_code == 422
+
+
+def test_address_endpoint_cluster_labels_roles_and_links(client, seeded):
+    victim_body = client.get(f"{API}/address/{VICTIM}").json()
+    assert victim_body["cluster"]["cluster_id"] == "cl_x" and victim_body["cluster"]["size"] == 2
+    assert victim_body["mev"]["roles"] == ["sandwich_victim"]
+    assert victim_body["links"]["transfers"] == f"/api/v1/chain/address/{VICTIM}/transfers"
+    bot = client.get(f"{API}/address/{BOT_EOA}").json()
+    assert "arbitrageur" in bot["mev"]["roles"]
+    contract = client.get(f"{API}/address/{CLONE}").json()
+    assert {"contract", "proxy"} <= set(contract["labels"])
+    assert client.get(f"{API}/address/0x{'42' * 20}").status_code == 404
+
+
+def test_endpoints_404_before_materialization(client):
+    assert client.get(f"{API}/contract/{CLONE}").status_code == 404
+    assert client.get(f"{API}/mev", params={"from_block": 1, "to_block": 2}).status_code == 404
+
+
+def test_cli_contract_analyze_hex_and_file(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["contract", "analyze", "0x" + minimal_proxy(IMPL).hex()])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["proxy"] == {"kind": "eip1167", "target": IMPL, "slot": None}
+    raw = tmp_path / "code.bin"
+    raw.write_bytes(bytes.fromhex("32ff"))
+    body = json.loads(runner.invoke(app, ["contract", "analyze", str(raw)]).stdout)
+    assert body["flags"]["origin"] and body["risky"]
+    assert runner.invoke(app, ["contract", "analyze", "0xzz"]).exit_code != 0
+
+
+def test_cli_mev_scan_json_and_csv(tmp_path):
+    rows = [
+        swap(0, WETH, 5 * 10**18, TKN, 10_000, tx_from=BOT_EOA, sender=BOT, recipient=BOT),
+        victim(1),
+        swap(2, TKN, 10_000, WETH, 6 * 10**18, tx_from=BOT_EOA, sender=BOT, recipient=BOT),
+        hop(1, POOL, WETH, 10**18, TKN, 5000), hop(2, POOL2, TKN, 5000, WETH, 11 * 10**17),
+    ]
+    as_json = tmp_path / "swaps.json"
+    as_json.write_text(json.dumps(rows))
+    runner = CliRunner()
+    result = runner.invoke(app, ["mev", "scan", "--swaps", str(as_json), "--router", "0x" + "7a" * 20])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["swaps"] == 5 and len(body["sandwiches"]) == 1 and len(body["arbitrages"]) == 1
+    as_csv = tmp_path / "swaps.csv"
+    pl.DataFrame(rows).write_csv(as_csv)
+    body = json.loads(runner.invoke(app, ["mev", "scan", "--swaps", str(as_csv)]).stdout)
+    assert len(body["sandwiches"]) == 1 and len(body["arbitrages"]) == 1
+    broken = tmp_path / "broken.csv"
+    broken.write_text("block_number,pool\n1,0x01\n")
+    failed = runner.invoke(app, ["mev", "scan", "--swaps", str(broken)])
+    assert failed.exit_code != 0 and "missing column" in failed.output

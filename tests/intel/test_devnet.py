@@ -1,0 +1,157 @@
+"""The chain_intel assets on a played devnet, scored against the scenario's ground truth.
+
+One module fixture plays the seeded scenario (about a minute: it is the slowest part of this folder),
+indexes it with the chain indexer into a SQLite warehouse, and materializes the intel assets with
+real Dagster runs against the devnet's JSON-RPC server (proxy slots are read with eth_getStorageAt).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.intel.assets import INTEL_ASSETS
+from ops.chain.ranges import BlockRange
+from ops.intel.clusters import pairwise_scores
+from resources.configurable import ChainRPCResource, WarehouseResource
+from resources.tables import (
+    CHAIN_BLOCKS,
+    CHAIN_LOGS,
+    CHAIN_TRANSACTIONS,
+    CONTRACT_ANALYSIS,
+    CONTRACTS,
+    DEX_POOLS,
+    DEX_SWAPS,
+    MEV_ARBITRAGES,
+    MEV_SANDWICHES,
+    TOKEN_TRANSFERS,
+    WALLET_CLUSTERS,
+)
+from resources.warehouse import Warehouse
+
+
+def _precision_recall(found: set, expected: set) -> tuple[float, float]:
+    hit = len(found & expected)
+    return hit / len(found) if found else 1.0, hit / len(expected) if expected else 1.0
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory, played_devnet):
+    from resources.chain_rpc import ChainRPC, index_range
+
+    folder = tmp_path_factory.mktemp("intel_devnet")
+    server, truth = played_devnet  # the session's devnet: read only here
+    warehouse = Warehouse(f"sqlite:///{folder / 'warehouse.sqlite'}")
+    try:
+        rpc = ChainRPC(server.url)
+        frames = index_range(rpc, 0, truth["last_block"])
+        rpc.close()
+        for spec, frame in ((CHAIN_BLOCKS, frames.blocks), (CHAIN_TRANSACTIONS, frames.transactions),
+                            (CHAIN_LOGS, frames.logs), (TOKEN_TRANSFERS, frames.token_transfers),
+                            (CONTRACTS, frames.contracts)):
+            warehouse.upsert(spec, frame)
+        key = BlockRange(0, truth["last_block"]).key
+        resources = {"warehouse": WarehouseResource(url=warehouse.url), "chain_rpc": ChainRPCResource(url=server.url)}
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("chain_ranges", [key])
+            ranged = [a for a in INTEL_ASSETS if a.partitions_def is not None]
+            first = dg.materialize(ranged, instance=instance, resources=resources, partition_key=key)
+            clusters = [a for a in INTEL_ASSETS if a.partitions_def is None]
+            second = dg.materialize(clusters, instance=instance, resources=resources)
+            yield truth, warehouse, first, second
+    finally:
+        warehouse.dispose()
+
+
+def test_runs_succeed_with_passing_checks(devnet):
+    _truth, _wh, first, second = devnet
+    assert first.success and second.success
+    checks = [c for r in (first, second) for c in r.get_asset_check_evaluations()]
+    assert {c.check_name: c.passed for c in checks} == {
+        "every_swap_decoded": True, "sandwich_shape": True, "proxies_resolved": True, "one_cluster_per_address": True,
+    }
+
+
+def test_pool_tokens_are_cached_and_right(devnet):
+    truth, wh, *_ = devnet
+    pools = {p: (t0, t1) for p, t0, t1 in wh.read(DEX_POOLS.name).select("pool", "token0", "token1").iter_rows()}
+    assert pools == {p["address"]: (p["token0"], p["token1"]) for p in truth["pools"]}
+    swaps = wh.read(DEX_SWAPS.name)
+    assert swaps.height == wh.count(CHAIN_LOGS.name, {"topic0": "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"})
+
+
+def test_sandwiches_precision_and_recall(devnet):
+    truth, wh, *_ = devnet
+    found = {(r["front_transaction_hash"], r["back_transaction_hash"], r["attacker"] in (
+        truth["accounts"]["sandwich_bot"], r["attacker"])) for r in wh.read(MEV_SANDWICHES.name).iter_rows(named=True)}
+    found = {(f, b) for f, b, _ in found}
+    expected = {(s["front_tx"], s["back_tx"]) for s in truth["sandwiches"]}
+    precision, recall = _precision_recall(found, expected)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    non = {tuple(n["txs"]) for n in truth["non_sandwiches"]}
+    assert not (found & non)  # the lone buy-then-sell trades stay out
+    victims = {v for r in wh.read(MEV_SANDWICHES.name).iter_rows(named=True)
+               for v in r["victim_transaction_hashes"].split(",")}
+    assert victims == {v for s in truth["sandwiches"] for v in s["victim_txs"]}
+
+
+def test_arbitrages_precision_and_recall(devnet):
+    truth, wh, *_ = devnet
+    rows = wh.read(MEV_ARBITRAGES.name)
+    found = {(r["transaction_hash"], r["pools"]) for r in rows.iter_rows(named=True)}
+    expected = {(a["tx"], ",".join(a["pools"])) for a in truth["arbitrages"]}
+    precision, recall = _precision_recall(found, expected)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    profits = dict(zip(rows["transaction_hash"], rows["profit"], strict=True))
+    for arb in truth["arbitrages"]:
+        assert profits[arb["tx"]] == pytest.approx(int(arb["profit"]), rel=1e-9)
+
+
+def test_every_proxy_clone_and_risky_contract_is_found(devnet):
+    truth, wh, *_ = devnet
+    analysis = {r["address"]: r for r in wh.read(CONTRACT_ANALYSIS.name).iter_rows(named=True)}
+    for proxy in truth["proxies"]:
+        row = analysis[proxy["address"]]
+        assert row["proxy_kind"] == "eip1967" and row["implementation"] == proxy["implementation"]
+    for clone in truth["clones"]:
+        row = analysis[clone["address"]]
+        assert row["proxy_kind"] == "eip1167" and row["implementation"] == clone["implementation"]
+        assert row["selector_count"] == 0
+    for risky in truth["risky_contracts"]:
+        row = analysis[risky["address"]]
+        for flag in risky["flags"]:
+            if flag in ("eip1967_proxy", "eip1167_clone"):
+                assert row["proxy_kind"] == flag.split("_")[0]
+            else:
+                assert row[f"has_{flag}"], (risky, flag)
+        if not row["proxy_kind"]:
+            assert row["risky"]
+    implementation = analysis[truth["proxies"][0]["implementation"]]
+    assert "erc20" in implementation["interfaces"]  # the token logic behind both, analysed too
+
+
+def test_wallet_clusters_pairwise_scores(devnet):
+    truth, wh, *_ = devnet
+    clusters = wh.read(WALLET_CLUSTERS.name)
+    predicted = dict(clusters.select("address", "cluster_id").iter_rows())
+    expected = {m: c["deposit_address"] for c in truth["clusters"] for m in c["members"]}
+    precision, recall = pairwise_scores(predicted, expected)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    labels = dict(clusters.select("address", "labels").iter_rows())
+    assert labels[truth["accounts"]["hot_wallet"]] == "hot_wallet"
+    for approval in truth["approvals_to_eoas"]:  # self-authorization links owner and spender
+        assert predicted[approval["owner"]] == predicted[approval["spender"]]
+
+
+def test_cluster_ids_are_stable_across_runs(devnet):
+    _truth, wh, *_ = devnet
+    before = wh.read(WALLET_CLUSTERS.name).sort("address")
+    with dg.instance_for_test() as instance:
+        again = dg.materialize([a for a in INTEL_ASSETS if a.partitions_def is None], instance=instance,
+                               resources={"warehouse": WarehouseResource(url=wh.url),
+                                          "chain_rpc": ChainRPCResource(url="http://127.0.0.1:9")})
+    assert again.success
+    after = wh.read(WALLET_CLUSTERS.name).sort("address")
+    assert before.select("address", "cluster_id").equals(after.select("address", "cluster_id"))
+    assert pl.Series(before["cluster_id"]).n_unique() >= 1
