@@ -7,7 +7,10 @@ processes (1 by default, the same number for both, so the ratio stays fair):
 
 - ours: `serving.app.create_app(settings)` (bearer auth, per-client rate limit with a budget so
   large it never refuses, response cache on CACHE_URL, circuit breaker);
-- bare: a FastAPI app with one `GET /hello` returning {"hello": "world"}.
+- bare: a FastAPI app with one `GET /hello` returning {"hello": "world"};
+- with `--slow-path`, also slow: the same API with its fast path (`serving.fastpath`, which answers
+  repeated cached reads without FastAPI's routing) switched off, measured in the same turns: the
+  before and after of the fast path in one run.
 
 Load generator (`--load`): `wrk` (C, epoll) when it is on PATH, one thread (so it takes at most
 about one core) and 8 keep-alive connections by default, with a small Lua script that counts the
@@ -37,7 +40,7 @@ caps the baseline and inflates latencies on a small machine.
 Prints a table and, as the very last line, one JSON object with the figures.
 
 Usage: python bench/serving.py [--load wrk|httpx] [--workers N] [--seconds S] [--requests N]
-                               [--concurrency C] [--zipf-seconds S]
+                               [--concurrency C] [--zipf-seconds S] [--slow-path]
                                [--cache-url mem://|redis://127.0.0.1:6379/14] [--profile FILE]
 
 `--profile FILE` runs the ours server (one worker) under cProfile, switched on only during its
@@ -121,6 +124,9 @@ GOAL_HIT_RATE = 0.95
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
+#: The servers `--serve` starts: the API, the API with its fast path off, the bare baseline.
+SERVER_KINDS = ("ours", "slow", "bare")
+
 #: The `--serve` process passes the server's settings to the app factories below in this variable
 #: (uvicorn needs an import string, not an app object, to start several workers).
 SERVE_ENV = "SEXTANT_BENCH_SERVE"
@@ -154,6 +160,14 @@ def ours_app():
     return create_app(settings)
 
 
+def slow_app():
+    """The API with its fast path switched off (uvicorn factory `bench.serving:slow_app`): every read
+    goes through FastAPI's routing and dependencies, as before `serving.fastpath` existed."""
+    app = ours_app()
+    app.state.fast_path.enabled = False
+    return app
+
+
 def bare_app():
     """The baseline: a FastAPI app with one JSON endpoint (uvicorn factory `bench.serving:bare_app`)."""
     from fastapi import FastAPI
@@ -184,9 +198,9 @@ def serve(
     """
     import uvicorn
 
-    if kind == "ours" and not warehouse_path:
-        raise SystemExit("--serve ours needs --warehouse")
-    if kind not in ("ours", "bare"):
+    if kind in ("ours", "slow") and not warehouse_path:
+        raise SystemExit(f"--serve {kind} needs --warehouse")
+    if kind not in SERVER_KINDS:
         raise SystemExit(f"unknown server kind {kind!r}")
     if profile and workers != 1:
         raise SystemExit("--profile needs one worker")
@@ -519,6 +533,8 @@ class Figures:
     zipf_warm: PhaseResult
     zipf_cold_distinct: int
     zipf_warm_new: int
+    #: The API with its fast path off (`--slow-path`), measured in the same turns as ours and bare.
+    slow: PhaseResult | None = None
 
 
 # -- load generator: httpx ------------------------------------------------------------------------
@@ -578,7 +594,14 @@ async def run_phase(
     return result
 
 
-async def load_httpx(args, ours: Server, bare: Server, token: str) -> Figures:
+def turn_order(names: Sequence[str], turn: int) -> Sequence[str]:
+    """The sides of one turn: in order on even turns, reversed on odd ones (ours, bare, bare, ours, ...)."""
+    return names if turn % 2 == 0 else tuple(reversed(names))
+
+
+async def load_httpx(args, ours: Server, bare: Server, token: str, slow: Server | None = None) -> Figures:
+    from contextlib import AsyncExitStack
+
     import httpx
 
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
@@ -588,26 +611,25 @@ async def load_httpx(args, ours: Server, bare: Server, token: str) -> Figures:
     hello = lambda i: (BARE_PATH, {})
     warmup = max(1, min(args.requests // 5, 500))
     warmup_seconds = min(args.seconds, WARMUP_SECONDS)
-    async with (
-        httpx.AsyncClient(
-            base_url=ours.base_url, headers=auth, limits=limits, timeout=timeout
-        ) as ours_client,
-        httpx.AsyncClient(
-            base_url=bare.base_url, headers=auth, limits=limits, timeout=timeout
-        ) as bare_client,
-    ):
+    servers = {"ours": (ours, hot), "bare": (bare, hello)}
+    if slow is not None:
+        servers["slow"] = (slow, hot)
+    async with AsyncExitStack() as stack:
+        sides = {}
+        for name, (server, request_for) in servers.items():
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=server.base_url, headers=auth, limits=limits, timeout=timeout)
+            )
+            sides[name] = (client, request_for, server.process.pid)
+        ours_client = sides["ours"][0]
         # Warm-up: opens the keep-alive connections, fills the cache entry, memoizes the token.
-        await run_phase(ours_client, "warm-up ours", hot, warmup, warmup_seconds, args.concurrency)
-        await run_phase(bare_client, "warm-up bare", hello, warmup, warmup_seconds, args.concurrency)
-        # Measured in turns (ours, bare, bare, ours, ...), so both see the same background load.
-        parts: dict[str, list[PhaseResult]] = {"ours": [], "bare": []}
-        sides = {
-            "ours": (ours_client, hot, ours.process.pid),
-            "bare": (bare_client, hello, bare.process.pid),
-        }
+        for name, (client, request_for, _pid) in sides.items():
+            await run_phase(client, f"warm-up {name}", request_for, warmup, warmup_seconds, args.concurrency)
+        # Measured in turns (ours, bare, bare, ours, ...), so every side sees the same background load.
+        parts: dict[str, list[PhaseResult]] = {name: [] for name in sides}
         for turn in range(args.rounds):
             n = args.requests // args.rounds + (turn < args.requests % args.rounds)
-            for name in ("ours", "bare") if turn % 2 == 0 else ("bare", "ours"):
+            for name in turn_order(tuple(sides), turn):
                 client, request_for, pid = sides[name]
                 if args.profile and name == "ours":
                     set_profiling(ours, True)
@@ -621,6 +643,7 @@ async def load_httpx(args, ours: Server, bare: Server, token: str) -> Figures:
                     if args.profile and name == "ours":
                         set_profiling(ours, False)
         ours_result, bare_result = merge(parts["ours"]), merge(parts["bare"])
+        slow_result = merge(parts["slow"]) if "slow" in parts else None
 
         distinct, (cold_draws, warm_draws) = zipf_requests(
             args.zipf_distinct, args.zipf_requests, ZIPF_S, ZIPF_SEED
@@ -646,7 +669,7 @@ async def load_httpx(args, ours: Server, bare: Server, token: str) -> Figures:
     # Only the requests actually sent count (a time cap may stop a replay early).
     cold_seen = set(cold_draws[: cold.completed])
     warm_new = len(set(warm_draws[: warm.completed]) - cold_seen)
-    return Figures(ours_result, bare_result, cold, warm, len(cold_seen), warm_new)
+    return Figures(ours_result, bare_result, cold, warm, len(cold_seen), warm_new, slow_result)
 
 
 # -- load generator: wrk --------------------------------------------------------------------------
@@ -873,7 +896,9 @@ def write_replay_script(path: Path, marker: Path, distinct, draws: Sequence[int]
     path.write_text("\n".join(lines))
 
 
-def load_wrk(args, ours: Server, bare: Server, token: str, wrk: str, workdir: Path) -> Figures:
+def load_wrk(
+    args, ours: Server, bare: Server, token: str, wrk: str, workdir: Path, slow: Server | None = None
+) -> Figures:
     script = workdir / "count.lua"
     script.write_text(WRK_THROUGHPUT_LUA)
     hot_url = f"{ours.base_url}{HOT_PATH}?{urlencode(HOT_PARAMS)}"
@@ -881,15 +906,17 @@ def load_wrk(args, ours: Server, bare: Server, token: str, wrk: str, workdir: Pa
         "ours": (hot_url, ours.process.pid),
         "bare": (f"{bare.base_url}{BARE_PATH}", bare.process.pid),
     }
+    if slow is not None:
+        sides["slow"] = (f"{slow.base_url}{HOT_PATH}?{urlencode(HOT_PARAMS)}", slow.process.pid)
     # Warm-up: fills the cache entry (of every worker), memoizes the token, warms both servers.
     for _ in range(WRK_WARMUP_RUNS):
         for name, (url, _pid) in sides.items():
             run_wrk(wrk, f"warm-up {name}", url, token, WRK_WARMUP_SECONDS, args.concurrency, script)
-    # Measured in turns (ours, bare, bare, ours, ...), so both see the same background load.
+    # Measured in turns (ours, bare, bare, ours, ...), so every side sees the same background load.
     turn_seconds = max(1, round(args.seconds / args.rounds))
-    parts: dict[str, list[PhaseResult]] = {"ours": [], "bare": []}
+    parts: dict[str, list[PhaseResult]] = {name: [] for name in sides}
     for turn in range(args.rounds):
-        for name in ("ours", "bare") if turn % 2 == 0 else ("bare", "ours"):
+        for name in turn_order(tuple(sides), turn):
             url, pid = sides[name]
             if args.profile and name == "ours":
                 set_profiling(ours, True)
@@ -901,6 +928,7 @@ def load_wrk(args, ours: Server, bare: Server, token: str, wrk: str, workdir: Pa
                 if args.profile and name == "ours":
                     set_profiling(ours, False)
     ours_result, bare_result = merge(parts["ours"]), merge(parts["bare"])
+    slow_result = merge(parts["slow"]) if "slow" in parts else None
 
     distinct, (cold_draws, warm_draws) = zipf_requests(
         args.zipf_distinct, args.zipf_requests, ZIPF_S, ZIPF_SEED
@@ -921,7 +949,7 @@ def load_wrk(args, ours: Server, bare: Server, token: str, wrk: str, workdir: Pa
     # Only the requests actually answered count (a time cap may stop a replay early).
     cold_seen = set(cold_draws[: cold.completed])
     warm_new = len(set(warm_draws[: warm.completed]) - cold_seen)
-    return Figures(ours_result, bare_result, cold, warm, len(cold_seen), warm_new)
+    return Figures(ours_result, bare_result, cold, warm, len(cold_seen), warm_new, slow_result)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -1091,6 +1119,25 @@ def report(args, figures: Figures, rows_seeded: int, cache_backend: str) -> dict
         "present",
         ok(ours.rate_limit_header is not None),
     )
+    slow = figures.slow
+    if slow is not None:
+        table.add_section()
+        table.add_row("fast path off (3): requests/s", f"{slow.rps:,.0f}", "", "", "")
+        table.add_row(
+            "  ratio / bare", f"{slow.rps / bare.rps if bare.rps else float('nan'):.3f}", "", "", ""
+        )
+        table.add_row(
+            "  fast path speed-up", f"{ours.rps / slow.rps if slow.rps else float('nan'):.2f}x", "", "", ""
+        )
+        table.add_row("  server CPU per request, us", f"{slow.server_cpu_us:,.0f}", "", "", "")
+        table.add_row(
+            "  p50, p99 latency, ms",
+            f"{slow.percentile_ms(50):.2f}, {slow.percentile_ms(99):.2f}",
+            "",
+            "",
+            "",
+        )
+        table.add_row("  X-Cache", _counts(slow.x_cache), "", "", "")
     table.add_section()
     table.add_row("Zipf replay, cold cache: hit rate", f"{cold_rate:.1%}", "", "", "")
     table.add_row("  ceiling (2)", f"{cold_ceiling:.1%}", "", "", "")
@@ -1115,7 +1162,13 @@ def report(args, figures: Figures, rows_seeded: int, cache_backend: str) -> dict
         "the load generator cost nothing.\n"
         f"(2) Zipf(s={ZIPF_S}) over {args.zipf_distinct:,} distinct page requests, fixed seed: the first request "
         "of each key must miss, so the hit rate cannot exceed 1 - keys/requests (keys new to the cache, for the "
-        "steady-state pass).",
+        "steady-state pass)."
+        + (
+            "\n(3) the same API with serving.fastpath switched off, measured in the same turns: every read goes "
+            "through FastAPI's routing and dependency solving."
+            if slow is not None
+            else ""
+        ),
         highlight=False,
     )
     capped = [r.name for r in (ours, bare, cold, warm) if r.capped_by_time]
@@ -1128,6 +1181,15 @@ def report(args, figures: Figures, rows_seeded: int, cache_backend: str) -> dict
             "[yellow]the ours server ran under cProfile in its measured turns: its figures are slower than "
             "normal[/yellow]"
         )
+    slow_figures = {}
+    if slow is not None:
+        slow_figures = {
+            "slow_path_rps": round(slow.rps, 1),
+            "slow_path_ratio": round(slow.rps / bare.rps, 3) if bare.rps else None,
+            "slow_path_p99_ms": round(slow.percentile_ms(99), 3),
+            "slow_path_server_cpu_us": round(slow.server_cpu_us, 1),
+            "server_cpu_us": round(ours.server_cpu_us, 1),
+        }
     return {
         "bench": "serving",
         "metric": "requests per second of a cached authenticated rate-limited read vs a bare FastAPI endpoint "
@@ -1143,6 +1205,7 @@ def report(args, figures: Figures, rows_seeded: int, cache_backend: str) -> dict
         "zipf_hit_rate_cold": round(cold_rate, 4),
         "load_generator": args.load,
         "workers": args.workers,
+        **slow_figures,
     }
 
 
@@ -1153,7 +1216,14 @@ def _counts(counter: Counter) -> str:
 def check_valid(figures: Figures) -> list[str]:
     """Reasons the figures are not valid (any non-200 answer, a measured read that was not a hit)."""
     problems = []
-    for result in (figures.ours, figures.bare, figures.zipf_cold, figures.zipf_warm):
+    results = [figures.ours, figures.bare, figures.zipf_cold, figures.zipf_warm]
+    if figures.slow is not None:
+        results.append(figures.slow)
+        if set(figures.slow.x_cache) != {"hit"}:
+            problems.append(
+                f"slow: not every measured read was a cache hit ({_counts(figures.slow.x_cache)})"
+            )
+    for result in results:
         if result.errors:
             problems.append(f"{result.name}: non-200 answers or socket errors {_counts(result.statuses)}")
         if result.completed == 0:
@@ -1220,12 +1290,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rate-limit", default=RATE_LIMIT, help=f"budget per client (default {RATE_LIMIT})")
     parser.add_argument(
+        "--slow-path",
+        action="store_true",
+        help="also measure the API with its fast path off, in the same turns (the fast path's before/after)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="run the ours server under cProfile during its measured turns, write the stats here",
     )
     # The server side (this script re-invoked in a subprocess).
-    parser.add_argument("--serve", choices=("ours", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=SERVER_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", default="sextant", help=argparse.SUPPRESS)
@@ -1286,21 +1361,31 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(ours)
         bare = start_server("bare", workdir, workers)
         servers.append(bare)
+        slow = None
+        if args.slow_path:
+            slow_extra = [
+                *workers, "--warehouse", str(warehouse_path), "--cache-url", args.cache_url,
+                "--namespace", f"{namespace}-slow", "--rate-limit", args.rate_limit,
+            ]  # fmt: skip
+            slow = start_server("slow", workdir, slow_extra)
+            servers.append(slow)
+            wait_ready(slow, "/api/health/live")
         wait_ready(ours, "/api/health/live")
         wait_ready(bare, BARE_PATH)
         if wrk is not None:
-            figures = load_wrk(args, ours, bare, token, wrk, workdir)
+            figures = load_wrk(args, ours, bare, token, wrk, workdir, slow)
         else:
-            figures = asyncio.run(load_httpx(args, ours, bare, token))
+            figures = asyncio.run(load_httpx(args, ours, bare, token, slow))
         cache_check = readiness_checks(ours).get("cache", "unknown")
     finally:
         for server in servers:
             stop_server(server)
         if args.cache_url.startswith(("redis://", "rediss://")):
-            try:
-                clear_redis_namespace(args.cache_url, namespace)
-            except Exception as exc:  # noqa: BLE001 - cleanup only
-                console.print(f"[yellow]could not delete the run's Redis keys {namespace}:*: {exc}[/yellow]")
+            for name in (namespace, f"{namespace}-slow"):
+                try:
+                    clear_redis_namespace(args.cache_url, name)
+                except Exception as exc:  # noqa: BLE001 - cleanup only
+                    console.print(f"[yellow]could not delete the run's Redis keys {name}:*: {exc}[/yellow]")
         shutil.rmtree(workdir, ignore_errors=True)
 
     backend = "memory" if args.cache_url.startswith(("mem://", "memory://")) else args.cache_url

@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from resources.warehouse import Warehouse
+from serving.fastpath import RECORDER_SCOPE_KEY
 from serving.observability import service_of
 from serving.resilience import Guard
 
@@ -84,24 +85,32 @@ async def cached_read(
     load: Callable[[], Any],
     *,
     per_client: bool = False,
+    replayable: bool = True,
 ) -> Response:
     """Answer from the cache or load through the guard; see the module docstring.
 
     The body is the cached JSON bytes as stored: a hit is never decoded and re-encoded.
+    `replayable=False`: the key's `params` depend on more than the request (e.g. the clock), so the
+    fast path (`serving.fastpath`) must not replay them for an identical request.
     """
     state = request.app.state
     version = await state.data_versions.of(tables)
     principal = getattr(request.state, "principal", None)
     client = principal.client_id if per_client and principal is not None else None
+    template = route_template(request)
+    key_parts = {"route": template, **params}
     result = await state.cache.get_or_load_json(
         kind,
-        {"route": route_template(request), **params},
+        key_parts,
         lambda: state.guard.call("warehouse", load),
         version=version,
         client=client,
     )
     metrics = getattr(state, "metrics", None)
     if metrics is not None:
-        (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(route_template(request)))
+        (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(template))
+    recorder = request.scope.get(RECORDER_SCOPE_KEY)
+    if recorder is not None:  # the fast path learns how to answer this request next time
+        recorder.record(kind, tables, key_parts, client, template, result.value, replayable)
     headers = {"X-Cache": "stale" if result.stale else ("hit" if result.hit else "miss")}
     return Response(content=result.value, media_type="application/json", headers=headers)

@@ -52,6 +52,9 @@ log = logging.getLogger("serving.ratelimit")
 
 #: The route key used when a request has no matched route (should not happen behind a router).
 UNMATCHED_ROUTE = "<unmatched>"
+#: Scope key of a decision the fast path (`serving.fastpath`) already took for this request, as
+#: (client key, route, decision): `rate_limit` uses it instead of counting the request again.
+CARRIED_DECISION_SCOPE_KEY = "sextant.ratelimit.carried"
 
 _REDIS_SCHEMES = ("redis://", "rediss://")
 _MEMORY_URLS = ("mem://", "memory://", "async+memory://")
@@ -158,7 +161,7 @@ class RateLimiter:
         # One budget per client for every route without an override; one per (client, route) otherwise.
         # Quoting keeps "/" in a client id from colliding with the route separator.
         scope = route if route in self.overrides else "*"
-        return scope, quote(client_id, safe="")
+        return scope, _quoted(client_id)
 
     # --- hits ----------------------------------------------------------------------------------
 
@@ -234,6 +237,12 @@ class RateLimiter:
 # --- who is the client -----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
+def _quoted(client_id: str) -> str:
+    """A client id as a `limits` identifier (quoted on every hit otherwise: clients are few and repeat)."""
+    return quote(client_id, safe="")
+
+
 @lru_cache(maxsize=64)
 def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted if entry.strip())
@@ -282,6 +291,12 @@ def client_key(request: Request, principal_client_id: str | None, trusted_proxie
     return f"ip:{peer}"
 
 
+def principal_key(principal: Any) -> str | None:
+    """`client_key` of an authenticated request ("client:<id>"), or None when `principal` names no client."""
+    client_id = _principal_client_id(principal)
+    return f"client:{client_id}" if client_id else None
+
+
 def _principal_client_id(principal: Any) -> str | None:
     if principal is None:
         return None
@@ -311,7 +326,11 @@ async def rate_limit(request: Request) -> RateLimitDecision:
     key = client_key(request, _principal_client_id(principal), limiter.trusted_proxies)
     route = request.scope.get("route")
     route_path = getattr(route, "path", None) or UNMATCHED_ROUTE
-    decision = await limiter.hit(key, route_path)
+    carried = request.scope.pop(CARRIED_DECISION_SCOPE_KEY, None)
+    if carried is not None and carried[0] == key and carried[1] == route_path:
+        decision = carried[2]  # counted by the fast path before it handed the request over
+    else:
+        decision = await limiter.hit(key, route_path)
     if not decision.allowed:
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:

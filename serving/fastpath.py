@@ -1,0 +1,405 @@
+"""A fast path for repeated cached reads: the cache answers without FastAPI routing a request.
+
+Why: on a cache hit most of the server's time went to FastAPI's routing and dependency solving
+(~40 parameter checks per request), which re-derives the same cache key from the same request
+every time. This pure-ASGI layer learns, from the slow path, which cache entry a request reads,
+and answers the next identical request from that entry directly.
+
+Learning. When the app answers a GET through `serving.gateway.cached_read`, that call records what
+it read (kind, tables, key parts, per-client key, route template) on a recorder this layer put in
+the request's scope. The layer keeps it as a *recipe* for the request, keyed by the caller's
+principal (token id, client, scopes: whatever else an endpoint derived from the caller stays
+covered), the path, the query string (parameters sorted by name, values in their order), the other
+request headers (all but Authorization, X-Request-ID and trace ids), the scheme, root path and the
+peer address. A recipe is learned only from a plain answer: exactly one `cached_read`, status 200,
+exactly the headers `cached_read` and the rate limiter set, the body `cached_read` returned. A
+recipe lives RECIPE_SECONDS (the table versions' memo period, so whatever an endpoint derived
+from outside the request - a model version, the clock - shows up as late as a new materialization
+may), and at most `max_recipes` are kept (least recently used dropped first).
+
+Answering. A request with a recipe is checked exactly as the gateway checks it: the bearer token
+through the same `TokenStore` memo (so a revoked token stops within the memo's bound, as on the
+slow path), then one hit on the same rate-limit budget (same client key and route), then the
+current table versions (`DataVersions`, shared with the slow path), then the fresh cache entry
+under the key the slow path would compute. The answer carries the same body bytes and headers
+(X-Cache, X-RateLimit-*; X-Request-ID, the access log line and the metrics come from the layers
+around this one), and counts the same cache hit.
+
+Anything else falls through to the app, unchanged: no recipe, not memoized or invalid token (the
+app answers 401/403), a body, a refused rate limit, a cache miss or expired entry (the app loads
+or serves the stale copy), any error. When the layer already counted the request against the rate
+limit, it hands that decision to the app's `rate_limit` dependency, which uses it instead of
+counting the request twice.
+
+Routes whose cache key depends on something else a request cannot show, and changes faster than
+RECIPE_SECONDS, pass `replayable=False` to `cached_read`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resources.tokens import Principal
+from serving.observability import ENDPOINT_SCOPE_KEY, endpoint_template, service_of
+from serving.ratelimit import CARRIED_DECISION_SCOPE_KEY, UNMATCHED_ROUTE, RateLimitDecision, principal_key
+
+log = logging.getLogger("serving.fastpath")
+
+#: Where the layer leaves its recorder in the request's scope (read by `cached_read`).
+RECORDER_SCOPE_KEY = "sextant.fastpath.recorder"
+#: How long a learned recipe is trusted; the same bound as the table versions' memo.
+RECIPE_SECONDS = 2.0
+#: Default bound of the learned map.
+MAX_RECIPES = 4096
+
+#: Request headers that never change a cached read's answer and are left out of the recipe key.
+#: Authorization is replaced by the principal it names.
+_UNKEYED_HEADERS = frozenset({b"authorization", b"x-request-id", b"traceparent", b"tracestate"})
+#: Exactly the response headers of a plain `cached_read` answer behind the gateway.
+_PLAIN_HEADERS = frozenset(
+    {b"x-cache", b"content-length", b"content-type", b"x-ratelimit-limit", b"x-ratelimit-remaining",
+     b"x-ratelimit-reset"}
+)  # fmt: skip
+_JSON = b"application/json"
+
+
+@dataclass(slots=True)
+class Recipe:
+    """What one request reads: enough to rebuild the slow path's cache key, limiter hit and labels."""
+
+    kind: str
+    tables: tuple[str, ...]
+    key_parts: dict[str, Any]
+    client: str | None  # the per-client part of the cache key, or None
+    limit_route: str  # the route the rate limiter counts against
+    service: str  # the metrics label of the cache hit
+    endpoint: str  # the access log's endpoint (route template)
+    expires: float
+    # The cache key for the last table versions seen (recomputed when they change).
+    version: str | None = None
+    cache_key: str | None = None
+
+
+@dataclass(slots=True)
+class Recording:
+    """Filled by `cached_read` during one slow-path request (see `serving.gateway`)."""
+
+    calls: int = 0
+    replayable: bool = True
+    kind: str = ""
+    tables: tuple[str, ...] = ()
+    key_parts: dict[str, Any] = field(default_factory=dict)
+    client: str | None = None
+    template: str = ""
+    body: bytes = b""
+
+    def record(
+        self,
+        kind: str,
+        tables: Sequence[str],
+        key_parts: Mapping[str, Any],
+        client: str | None,
+        template: str,
+        body: bytes,
+        replayable: bool,
+    ) -> None:
+        self.calls += 1
+        self.replayable = self.replayable and replayable
+        self.kind, self.tables, self.key_parts = kind, tuple(tables), dict(key_parts)
+        self.client, self.template, self.body = client, template, body
+
+
+class FastPath:
+    """The learned recipes of one app (`app.state.fast_path`) and its counters.
+
+    `enabled` switches the layer off (every request takes the slow path, nothing is learned);
+    counters: `answered` (requests answered here), `learned` (recipes stored).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_recipes: int = MAX_RECIPES,
+        recipe_seconds: float = RECIPE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_recipes < 1:
+            raise ValueError(f"max_recipes must be at least 1, got {max_recipes}")
+        self.enabled = True
+        self.max_recipes = max_recipes
+        self.recipe_seconds = recipe_seconds
+        self.clock = clock
+        self._recipes: OrderedDict[tuple, Recipe] = OrderedDict()
+        self.answered = 0
+        self.learned = 0
+
+    def __len__(self) -> int:
+        return len(self._recipes)
+
+    def clear(self) -> None:
+        self._recipes.clear()
+
+    def lookup(self, key: tuple) -> Recipe | None:
+        recipe = self._recipes.get(key)
+        if recipe is None:
+            return None
+        if recipe.expires <= self.clock():
+            del self._recipes[key]
+            return None
+        self._recipes.move_to_end(key)
+        return recipe
+
+    def learn(self, key: tuple, recording: Recording, limit_route: str, endpoint: str) -> None:
+        self._recipes[key] = Recipe(
+            kind=recording.kind,
+            tables=recording.tables,
+            key_parts=recording.key_parts,
+            client=recording.client,
+            limit_route=limit_route,
+            service=service_of(recording.template),
+            endpoint=endpoint,
+            expires=self.clock() + self.recipe_seconds,
+        )
+        self._recipes.move_to_end(key)
+        self.learned += 1
+        while len(self._recipes) > self.max_recipes:
+            self._recipes.popitem(last=False)
+
+
+def _param_name(part: bytes) -> bytes:
+    return part.split(b"=", 1)[0]
+
+
+def normalized_query(query: bytes) -> bytes:
+    """The query string with its parameters sorted by name; repeated names keep their values' order."""
+    if b"&" not in query:
+        return query
+    return b"&".join(sorted(query.split(b"&"), key=_param_name))
+
+
+def _request_key(scope: Scope) -> tuple[tuple, bytes | None] | None:
+    """(the principal-less part of the recipe key, the Authorization header), or None when this
+    request cannot take the fast path (a body, or no headers to read)."""
+    authorization = None
+    keyed = []
+    for name, value in scope["headers"]:
+        if name in _UNKEYED_HEADERS:
+            if name == b"authorization" and authorization is None:  # the first one, as Starlette reads it
+                authorization = value
+            continue
+        if name == b"content-length":
+            if value.strip() not in (b"", b"0"):
+                return None
+        elif name == b"transfer-encoding":
+            return None
+        keyed.append((name, value))
+    client = scope.get("client")
+    key = (
+        scope["path"],
+        normalized_query(scope.get("query_string", b"")),
+        tuple(keyed),
+        scope.get("scheme"),
+        scope.get("root_path", ""),
+        client[0] if client else None,
+    )
+    return key, authorization
+
+
+def _bearer(authorization: bytes | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, as `serving.auth.bearer_token` reads it."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip()
+
+
+class FastPathMiddleware:
+    """The pure-ASGI layer; see the module docstring. Install with `install_fast_path(app)`."""
+
+    def __init__(self, app: ASGIApp, fast_path: FastPath) -> None:
+        self.app = app
+        self.fast_path = fast_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast_path = self.fast_path
+        if scope["type"] != "http" or scope["method"] != "GET" or not fast_path.enabled:
+            await self.app(scope, receive, send)
+            return
+        request = _request_key(scope)
+        if request is None:
+            await self.app(scope, receive, send)
+            return
+        request_key, authorization = request
+        token = _bearer(authorization)
+        if token is None:  # anonymous: the app answers (401, or an open route)
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        principal = self._principal(state, token)
+        if principal is not None:
+            recipe = fast_path.lookup((principal, *request_key))
+            answer = None
+            if recipe is not None:
+                try:
+                    answer = await self._answer(scope, state, principal, recipe)
+                except Exception as exc:  # noqa: BLE001 - anything odd: the app answers instead
+                    log.debug("fast path fell through: %s: %s", exc.__class__.__name__, exc)
+            if answer is not None:
+                fast_path.answered += 1
+                await send(answer[0])
+                await send(answer[1])
+                return
+        await self._learn(scope, receive, send, state, token, request_key)
+
+    @staticmethod
+    def _principal(state: Any, token: str) -> Principal | None:
+        """The token's principal when the store's memo knows it (else the app verifies it)."""
+        store = getattr(state, "token_store", None)
+        if store is None:
+            return None
+        known, principal = store.verify_memoized(token)
+        return principal if known and isinstance(principal, Principal) else None
+
+    @staticmethod
+    async def _answer(
+        scope: Scope, state: Any, principal: Principal, recipe: Recipe
+    ) -> tuple[Message, Message] | None:
+        """The response's start and body messages, from the cache; None to let the app answer."""
+        client_key = principal_key(principal)
+        limiter = getattr(state, "rate_limiter", None)
+        if client_key is None or limiter is None:
+            return None
+        decision = await limiter.hit(client_key, recipe.limit_route)
+        # From here on the request is counted: a fall-through hands the decision to the app.
+        scope[CARRIED_DECISION_SCOPE_KEY] = (client_key, recipe.limit_route, decision)
+        if not decision.allowed:
+            return None  # the app's rate_limit dependency answers the 429 and counts it
+        version = await state.data_versions.of(recipe.tables)
+        cache = state.cache
+        if recipe.version != version or recipe.cache_key is None:
+            recipe.cache_key = cache.key_for(
+                recipe.kind, recipe.key_parts, version=version, client=recipe.client
+            )
+            recipe.version = version
+        entry = await cache._get(recipe.cache_key)  # a lookup that never loads (a miss falls through)
+        if entry is None:
+            return None  # expired or evicted: the app loads it (or serves the stale copy)
+        body = entry[1]
+        cache.hits += 1
+        metrics = getattr(state, "metrics", None)
+        if metrics is not None:
+            metrics.cache_hit(recipe.service)
+        del scope[CARRIED_DECISION_SCOPE_KEY]
+        request_state = scope.setdefault("state", {})
+        request_state["principal"] = principal  # the access log's user_id
+        request_state["rate_limit"] = decision
+        scope[ENDPOINT_SCOPE_KEY] = recipe.endpoint
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"x-cache", b"hit"),
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", _JSON),
+                *_rate_limit_headers(decision),
+            ],
+        }
+        return start, {"type": "http.response.body", "body": body}
+
+    async def _learn(
+        self, scope: Scope, receive: Receive, send: Send, state: Any, token: str, request_key: tuple
+    ) -> None:
+        """Let the app answer; keep a recipe when the answer was a plain `cached_read` one."""
+        recording = Recording()
+        scope[RECORDER_SCOPE_KEY] = recording
+        root_path = scope.get("root_path", "") or ""
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def watching_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                # A copy: the layers outside this one add their headers to the message in place.
+                start = {**message, "headers": list(message.get("headers") or [])}
+            elif message["type"] == "http.response.body" and recording.calls == 1:
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, watching_send)
+        if recording.calls != 1 or not recording.replayable or start is None or start["status"] != 200:
+            return
+        try:
+            self._keep(scope, state, token, request_key, recording, start, b"".join(chunks), root_path)
+        except Exception as exc:  # noqa: BLE001 - learning is an optimization, never a failure
+            log.debug("fast path did not learn: %s: %s", exc.__class__.__name__, exc)
+
+    def _keep(
+        self,
+        scope: Scope,
+        state: Any,
+        token: str,
+        request_key: tuple,
+        recording: Recording,
+        start: Message,
+        body: bytes,
+        root_path: str,
+    ) -> None:
+        headers = start.get("headers") or []
+        names = [name.lower() for name, _ in headers]
+        if len(names) != len(_PLAIN_HEADERS) or set(names) != _PLAIN_HEADERS:
+            return  # the route or a middleware added (or dropped) something the fast path would not
+        if dict(headers).get(b"content-type") != _JSON or body != recording.body:
+            return
+        request_state = scope.get("state") or {}
+        principal = request_state.get("principal")
+        if not isinstance(request_state.get("rate_limit"), RateLimitDecision) or not isinstance(
+            principal, Principal
+        ):
+            return  # not behind the gateway's rate limit and authentication
+        if self._principal(state, token) != principal:
+            return  # the principal on the request is not the token's
+        limit_route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE  # as rate_limit reads it
+        endpoint = endpoint_template(scope, root_path)
+        if endpoint is None:
+            return
+        self.fast_path.learn((principal, *request_key), recording, limit_route, endpoint)
+
+
+def _rate_limit_headers(decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:
+    """The X-RateLimit-* headers as `RateLimitHeadersMiddleware` adds them (same names, order, values)."""
+    return [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
+
+
+def install_fast_path(app: Any, fast_path: FastPath | None = None) -> FastPath:
+    """Add the layer to a FastAPI app (before it starts), outermost of the app's own middleware.
+
+    It runs inside the request-id, access-log and metrics layers of `install_observability` (so a
+    fast answer is logged and counted like any other) and outside the body limit and rate-limit
+    header middleware (whose work it does itself). The recipes live on `app.state.fast_path`.
+    """
+    fast_path = fast_path or FastPath()
+    app.state.fast_path = fast_path
+    app.add_middleware(FastPathMiddleware, fast_path=fast_path)
+    return fast_path
+
+
+__all__ = [
+    "MAX_RECIPES",
+    "RECIPE_SECONDS",
+    "RECORDER_SCOPE_KEY",
+    "FastPath",
+    "FastPathMiddleware",
+    "Recipe",
+    "Recording",
+    "install_fast_path",
+    "normalized_query",
+]
