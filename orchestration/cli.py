@@ -14,11 +14,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from orchestration.cli_devnet import devnet_app
+from orchestration.cli_intel import contract_app, mev_app
 from orchestration.cli_tokens import token_app
 from resources.settings import get_settings
 
 app = typer.Typer(help="Sextant: crypto market, chain and fraud intelligence on Dagster.", no_args_is_help=True)
 app.add_typer(token_app, name="token", help="API tokens: create, list, revoke.")
+app.add_typer(devnet_app, name="devnet", help="Serve a local EVM devnet with a seeded scenario (port 8545).")
+app.add_typer(mev_app, name="mev", help="MEV detectors over exported swaps.")
+app.add_typer(contract_app, name="contract", help="Contract bytecode analysis.")
 console = Console()
 
 
@@ -105,25 +110,38 @@ def up(
     """Materialize the market assets, then run the Dagster webserver, daemon and API until Ctrl-C."""
     settings = get_settings()
     settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
-    materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
+    devnet = _start_local_devnet(settings)  # plays its scenario while the market assets materialize
+    try:
+        materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
+        from assets.price.demo import train_price_model
+
+        train_price_model(_instance(), settings, console)  # so the forecast endpoint answers from the start
+    except BaseException:
+        if devnet is not None:  # never leave the child behind
+            devnet.send_signal(signal.SIGINT)
+            devnet.wait(timeout=20)
+        raise
     from orchestration.instance import REPO_ROOT
 
     # Absolute paths: the children do not share our working directory.
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "SEXTANT_HOME": str(settings.resolved_home)}
     workspace = str(REPO_ROOT / "workspace.yaml")
     dagster_dev = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(dagster_port)]
-    children = [
+    children = [devnet] if devnet else []
+    children += [
         # Run from the home, where its dagster.yaml is (the repository's copy is only the template).
         subprocess.Popen(dagster_dev, env=env, cwd=settings.dagster_home),
         subprocess.Popen([sys.executable, "-m", "orchestration.cli", "serve"], env=env),
     ]
     api = f"http://{settings.api_host}:{settings.api_port}"
+    chain_note = " (local devnet, --live: the chain sensor indexes it)" if devnet else ""
     console.print(
         f"\n[bold green]Sextant is up[/]\n"
         f"  Dagster UI (assets, checks, lineage, schedules, sensors): http://127.0.0.1:{dagster_port}\n"
         f"  API:  {api}/api/docs   health: {api}/api/health/ready   dashboard: {api}/api/dashboard/html\n"
         f"  API token: .venv/bin/sextant token create --client me --scopes read\n"
         f"  Landing folder for market CSV files: {settings.resolved_landing_dir}\n"
+        f"  Chain node: {settings.chain_rpc_url}{chain_note}\n"
         f"Ctrl-C stops everything."
     )
     try:
@@ -140,6 +158,26 @@ def up(
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _start_local_devnet(settings) -> subprocess.Popen | None:
+    """`sextant devnet --live` in a child process when CHAIN_RPC_URL is the local devnet and nothing answers there.
+
+    With a real node configured (or a devnet already running) nothing is started.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.chain_rpc_url)
+    if url.hostname not in ("127.0.0.1", "localhost") or url.port != settings.devnet_port:
+        return None
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", settings.devnet_port)) == 0:
+            console.print(f"a chain node already answers on port {settings.devnet_port}; using it")
+            return None
+    env = {**os.environ, "SEXTANT_HOME": str(settings.resolved_home)}
+    return subprocess.Popen([sys.executable, "-m", "orchestration.cli", "devnet", "--live"], env=env)
 
 
 if __name__ == "__main__":

@@ -60,12 +60,28 @@ class ChainRPCResource(dg.ConfigurableResource):
     first_block: int = 0
     max_new_ranges: int = 10
     reorg_window: int = 2
+    batch_size: int = 50
+    workers: int = 4
+    max_rps: float = 0
+    timeout_seconds: float = 30
+    retry_attempts: int = 10
+    breaker_failures: int = 5
+    breaker_recovery_seconds: float = 30
 
     @cached_property
     def client(self):
         from resources.chain_rpc import ChainRPC  # web3 stays out of module import time
 
-        return ChainRPC(self.url)
+        return ChainRPC(
+            self.url,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            max_rps=self.max_rps or None,
+            timeout_seconds=self.timeout_seconds,
+            retry_attempts=self.retry_attempts,
+            breaker_failures=self.breaker_failures,
+            breaker_recovery_seconds=self.breaker_recovery_seconds,
+        )
 
     @cached_property
     def is_mainnet(self) -> bool:
@@ -78,6 +94,43 @@ class ChainRPCResource(dg.ConfigurableResource):
     def resolved_confirmations(self) -> int:
         """Blocks a range's end must sit below the head: the setting, else 12 on mainnet, 2 elsewhere."""
         return self.confirmations if self.confirmations >= 0 else (12 if self.is_mainnet else 2)
+
+
+class FraudDataResource(dg.ConfigurableResource):
+    """Where the fraud model's labelled data comes from (the product ships none) and its promotion gate."""
+
+    training_csv: str | None = None
+    labels_path: str | None = None
+    min_roc_auc: float = 0.9
+
+
+class NlpResource(dg.ConfigurableResource):
+    """Where NLP inputs land, which languages to detect and translate into, which model, how hard to train."""
+
+    landing_dir: str
+    detect_languages: list[str] = Field(default_factory=list)
+    target_languages: list[str] = Field(default_factory=lambda: ["en"])
+    max_chars: int = 5000
+    translation_model: str | None = None
+    torch_threads: int = 2
+    train_seconds: float = 100.0
+    cache_dir: str
+    callback_hosts: list[str] = Field(default_factory=list)
+
+
+class PriceModelResource(dg.ConfigurableResource):
+    """What the price model learns (interval, horizons), its compute budget and its drift threshold."""
+
+    interval: str = "1h"
+    horizons: list[int] = Field(default_factory=lambda: [1, 3])
+    torch_threads: int = 2
+    drift_psi: float = 0.2
+    #: Size of the models and of the evaluation; the defaults are the product's, tests shrink them.
+    window: int = 16
+    lstm_hidden: int = 16
+    lstm_epochs: int = 30
+    gbm_max_iter: int = 60
+    walk_forward_folds: int = 4
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -98,5 +151,34 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             first_block=settings.chain_first_block,
             max_new_ranges=settings.chain_max_new_ranges,
             reorg_window=settings.chain_reorg_window,
+            batch_size=settings.chain_batch_size,
+            workers=settings.chain_workers,
+            max_rps=settings.chain_max_rps,
+            timeout_seconds=settings.chain_timeout_seconds,
+            retry_attempts=settings.chain_retry_attempts,
+            breaker_failures=settings.chain_breaker_failures,
+            breaker_recovery_seconds=settings.chain_breaker_recovery_seconds,
+        ),
+        "fraud_data": FraudDataResource(
+            training_csv=str(settings.fraud_training_csv) if settings.fraud_training_csv else None,
+            labels_path=str(settings.fraud_labels_path) if settings.fraud_labels_path else None,
+            min_roc_auc=settings.fraud_min_roc_auc,
+        ),
+        "nlp": NlpResource(
+            landing_dir=str(settings.resolved_nlp_landing_dir),
+            detect_languages=settings.nlp_detect_languages,
+            target_languages=settings.nlp_target_languages,
+            max_chars=settings.nlp_max_chars,
+            translation_model=settings.translation_model,
+            torch_threads=settings.torch_threads,
+            train_seconds=settings.nlp_train_seconds,
+            cache_dir=str(settings.resolved_home / "cache" / "models"),
+            callback_hosts=settings.nlp_callback_hosts,
+        ),
+        "price": PriceModelResource(
+            interval=settings.price_interval,
+            horizons=settings.price_horizons,
+            torch_threads=settings.torch_threads,
+            drift_psi=settings.price_drift_psi,
         ),
     }

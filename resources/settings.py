@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     chain_rpc_url: str = Field(
         "http://127.0.0.1:8545", alias="CHAIN_RPC_URL", description="Ethereum JSON-RPC endpoint (devnet by default)."
     )
+    devnet_port: int = Field(8545, alias="DEVNET_PORT", description="Port of `sextant devnet` on 127.0.0.1.")
+    devnet_seed: int = Field(7, alias="DEVNET_SEED", description="Seed of the devnet scenario.")
+    devnet_blocks: int = Field(80, alias="DEVNET_BLOCKS", description="Scenario blocks played after the setup blocks.")
+    devnet_block_seconds: float = Field(
+        2.0, alias="DEVNET_BLOCK_SECONDS", description="Seconds between blocks of `sextant devnet --live`."
+    )
+    devnet_ground_truth: Path | None = Field(
+        None, alias="DEVNET_GROUND_TRUTH", description="Scenario ground truth JSON; <home>/devnet/ground_truth.json."
+    )
     chain_range_size: int = Field(
         0, alias="CHAIN_RANGE_SIZE", description="Blocks per partition; 0 = 1000 on mainnet (chain id 1), 20 elsewhere."
     )
@@ -54,6 +63,22 @@ class Settings(BaseSettings):
     )
     chain_reorg_window: int = Field(
         2, alias="CHAIN_REORG_WINDOW", description="Latest indexed ranges whose hashes the sensor re-checks."
+    )
+    chain_batch_size: int = Field(50, alias="CHAIN_BATCH_SIZE", description="JSON-RPC calls per HTTP batch request.")
+    chain_workers: int = Field(4, alias="CHAIN_WORKERS", description="Batch requests the indexer keeps in flight.")
+    chain_max_rps: float = Field(
+        0, alias="CHAIN_MAX_RPS", description="Client-side limit in JSON-RPC calls per second (a batch of n counts "
+        "n); 0 = unlimited."
+    )
+    chain_timeout_seconds: float = Field(30, alias="CHAIN_TIMEOUT_SECONDS", description="Per HTTP request.")
+    chain_retry_attempts: int = Field(
+        10, alias="CHAIN_RETRY_ATTEMPTS", description="Attempts per batch (backoff x1.5 with jitter) before giving up."
+    )
+    chain_breaker_failures: int = Field(
+        5, alias="CHAIN_BREAKER_FAILURES", description="Consecutive failed RPC requests that open the breaker."
+    )
+    chain_breaker_recovery_seconds: float = Field(
+        30, alias="CHAIN_BREAKER_RECOVERY_SECONDS", description="How long an open RPC breaker refuses calls."
     )
     market_source: str = Field(
         "synthetic",
@@ -72,6 +97,33 @@ class Settings(BaseSettings):
     )
     translation_model: str | None = Field(
         None, alias="TRANSLATION_MODEL", description="Hugging Face seq2seq model path; small local model by default."
+    )
+    nlp_landing_dir: Path | None = Field(
+        None, alias="NLP_LANDING_DIR", description="Folder watched for JSONL texts to translate; <home>/nlp_landing."
+    )
+    nlp_detect_languages: Annotated[list[str], NoDecode] = Field(
+        [], alias="NLP_DETECT_LANGUAGES", description="ISO 639-1 codes lingua chooses among (or `all`); a built-in 20."
+    )
+    nlp_target_languages: Annotated[list[str], NoDecode] = Field(
+        ["en"], alias="NLP_TARGET_LANGUAGES", description="Targets of landing texts that name none."
+    )
+    nlp_max_chars: int = Field(5000, alias="NLP_MAX_CHARS", description="Longest text the NLP API accepts (422 above).")
+    nlp_max_texts: int = Field(64, alias="NLP_MAX_TEXTS", description="Texts per /nlp/translate or /nlp/detect call.")
+    nlp_max_batch_texts: int = Field(5000, alias="NLP_MAX_BATCH_TEXTS", description="Texts per /nlp/translate/batch.")
+    nlp_callback_hosts: Annotated[list[str], NoDecode] = Field(
+        [], alias="NLP_CALLBACK_HOSTS", description="Hosts batch callbacks may call besides loopback (none)."
+    )
+    nlp_train_seconds: float = Field(
+        100, alias="NLP_TRAIN_SECONDS", description="Time budget of the from-scratch demo translation model."
+    )
+    fraud_training_csv: Path | None = Field(
+        None, alias="FRAUD_TRAINING_CSV", description="Labelled fraud data set (the public CSV form); none by default."
+    )
+    fraud_labels_path: Path | None = Field(
+        None, alias="FRAUD_LABELS_PATH", description="Extra address labels (CSV address,label or a devnet ground-truth JSON)."
+    )
+    fraud_min_roc_auc: float = Field(
+        0.9, alias="FRAUD_MIN_ROC_AUC", description="Held-out ROC-AUC a new fraud model needs to be promoted."
     )
 
     # --- serving -----------------------------------------------------------------------------
@@ -112,7 +164,32 @@ class Settings(BaseSettings):
     # --- compute -----------------------------------------------------------------------------
     torch_threads: int = Field(2, alias="TORCH_THREADS")
 
-    @field_validator("market_symbols", "serving_domains", "trusted_proxies", mode="before")
+    # --- price model -------------------------------------------------------------------------
+    price_interval: str = Field(
+        "1h", alias="PRICE_INTERVAL", description="Bar interval the price model learns (1h or 1d)."
+    )
+    price_horizons: Annotated[list[int], NoDecode] = Field(
+        [1, 3], alias="PRICE_HORIZONS", description="Forecast horizons in bars, comma-separated."
+    )
+    price_max_age_hours: float = Field(
+        48, alias="PRICE_MAX_AGE_HOURS", description="Older promoted price model: readiness reports it stale."
+    )
+    price_drift_psi: float = Field(
+        0.2, alias="PRICE_DRIFT_PSI", description="PSI of recent returns vs training that requests a retrain."
+    )
+
+    @field_validator("price_horizons", mode="before")
+    @classmethod
+    def _split_horizons(cls, value: object) -> object:
+        """Horizons come from the environment as `1,3`."""
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "market_symbols", "serving_domains", "trusted_proxies", "nlp_detect_languages", "nlp_target_languages",
+        "nlp_callback_hosts", mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         """Lists come from the environment as `a,b,c`, which is what people type."""
@@ -137,6 +214,14 @@ class Settings(BaseSettings):
     @property
     def resolved_landing_dir(self) -> Path:
         return (self.landing_dir or self.resolved_home / "landing").expanduser().resolve()
+
+    @property
+    def resolved_devnet_ground_truth(self) -> Path:
+        return (self.devnet_ground_truth or self.resolved_home / "devnet" / "ground_truth.json").expanduser().resolve()
+
+    @property
+    def resolved_nlp_landing_dir(self) -> Path:
+        return (self.nlp_landing_dir or self.resolved_home / "nlp_landing").expanduser().resolve()
 
     @property
     def dagster_home(self) -> Path:

@@ -16,9 +16,16 @@ from ops.chain.schema import (
     TRANSACTIONS_KEY,
     TRANSACTIONS_SCHEMA,
 )
+from ops.fraud import schema as fraud
+from ops.intel.clusters import CLUSTER_KEY, CLUSTER_SCHEMA, LINK_KEY, LINK_SCHEMA
+from ops.intel.contracts import CONTRACT_ANALYSIS_KEY, CONTRACT_ANALYSIS_SCHEMA
+from ops.intel.mev import ARBITRAGE_KEY, ARBITRAGE_SCHEMA, SANDWICH_KEY, SANDWICH_SCHEMA
+from ops.intel.swaps import POOL_KEY, POOL_SCHEMA, SWAP_KEY, SWAP_SCHEMA
 from ops.market.features import FEATURES_KEY, FEATURES_SCHEMA
 from ops.market.schema import OHLCV_KEY, OHLCV_SCHEMA, RAW_SCHEMA, REJECTS_KEY, REJECTS_SCHEMA
 from ops.market.summary import SUMMARY_KEY, SUMMARY_SCHEMA
+from ops.nlp import schema as nlp
+from ops.price.forecast import FORECAST_KEY, FORECAST_SCHEMA
 from resources.warehouse import TableSpec
 
 RAW_OHLCV = TableSpec(
@@ -63,6 +70,69 @@ TOKEN_TRANSFERS = TableSpec(
 )
 CONTRACTS = TableSpec("contracts", CONTRACTS_SCHEMA, CONTRACTS_KEY, indexes=(("block_number",),))
 
+# -- chain intelligence (ops/intel) ------------------------------------------------------------------
+DEX_POOLS = TableSpec("dex_pools", POOL_SCHEMA, POOL_KEY)
+DEX_SWAPS = TableSpec("dex_swaps", SWAP_SCHEMA, SWAP_KEY, indexes=(("block_number",), ("pool", "block_number")))
+MEV_SANDWICHES = TableSpec(
+    "mev_sandwiches", SANDWICH_SCHEMA, SANDWICH_KEY, indexes=(("block_number",), ("attacker",))
+)
+MEV_ARBITRAGES = TableSpec("mev_arbitrages", ARBITRAGE_SCHEMA, ARBITRAGE_KEY, indexes=(("block_number",), ("actor",)))
+CONTRACT_ANALYSIS = TableSpec(
+    "contract_analysis", CONTRACT_ANALYSIS_SCHEMA, CONTRACT_ANALYSIS_KEY, indexes=(("block_number",),)
+)
+WALLET_CLUSTERS = TableSpec("wallet_clusters", CLUSTER_SCHEMA, CLUSTER_KEY, indexes=(("cluster_id",),))
+WALLET_LINKS = TableSpec("wallet_links", LINK_SCHEMA, LINK_KEY, indexes=(("address_b",),))
+
+# -- nlp (ops/nlp/schema.py): API batches, inputs, detections, translations --------------------------
+NLP_BATCHES = TableSpec("nlp_batches", nlp.BATCHES_SCHEMA, nlp.BATCHES_KEY, indexes=(("status",),))
+NLP_BATCH_INPUTS = TableSpec("nlp_batch_inputs", nlp.BATCH_INPUTS_SCHEMA, nlp.BATCH_INPUTS_KEY)
+TRANSLATION_INPUTS = TableSpec(
+    "translation_inputs", nlp.INPUTS_SCHEMA, nlp.INPUTS_KEY, indexes=(("origin", "origin_ref"),)
+)
+LANGUAGE_DETECTIONS = TableSpec("language_detections", nlp.DETECTIONS_SCHEMA, nlp.DETECTIONS_KEY)
+TRANSLATIONS = TableSpec("translations", nlp.TRANSLATIONS_SCHEMA, nlp.TRANSLATIONS_KEY)
+
+# -- fraud (ops/fraud) ---------------------------------------------------------------------------------
+ADDRESS_FEATURES = TableSpec("address_features", fraud.ADDRESS_FEATURES_SCHEMA, fraud.ADDRESS_FEATURES_KEY)
+ADDRESS_RISK_SCORES = TableSpec(
+    "address_risk_scores", fraud.RISK_SCORES_SCHEMA, fraud.RISK_SCORES_KEY, indexes=(("band",), ("score",))
+)
+FRAUD_FEEDBACK = TableSpec("fraud_feedback", fraud.FEEDBACK_SCHEMA, fraud.FEEDBACK_KEY)
+#: Model quality figures (model, metric, version); serving's metrics and dashboard read the latest.
+MODEL_METRICS = TableSpec("model_metrics", fraud.MODEL_METRICS_SCHEMA, fraud.MODEL_METRICS_KEY)
+
+# -- price model (ops/price) ---------------------------------------------------------------------------
+#: The snapshot of `ohlcv_features` (one interval) the price models of a run were trained on.
+PRICE_TRAINING_SET = TableSpec("price_training_set", FEATURES_SCHEMA, FEATURES_KEY, indexes=(("interval", "ts"),))
+#: Walk-forward metrics of each evaluated price model version, per fold and horizon.
+PRICE_EVALUATION = TableSpec(
+    "price_model_evaluation",
+    {
+        "model": pl.Utf8,
+        "version": pl.Utf8,
+        "fold": pl.Int64,
+        "horizon": pl.Int64,
+        "train_rows": pl.Int64,
+        "test_first_ts": pl.Datetime("us", "UTC"),
+        "test_last_ts": pl.Datetime("us", "UTC"),
+        "rows": pl.Int64,
+        "mae": pl.Float64,
+        "rmse": pl.Float64,
+        "mae_persistence": pl.Float64,
+        "rmse_persistence": pl.Float64,
+        "mae_train_mean": pl.Float64,
+        "mae_ratio": pl.Float64,
+        "directional_accuracy": pl.Float64,
+        "up_share": pl.Float64,
+        "coverage": pl.Float64,
+        "gate_passed": pl.Boolean,
+        "measured_at": pl.Datetime("us", "UTC"),
+    },
+    ("model", "version", "fold", "horizon"),
+)
+#: Next-horizon forecasts with intervals, per symbol, from the promoted model (or the baseline).
+PRICE_FORECASTS = TableSpec("price_forecasts", FORECAST_SCHEMA, FORECAST_KEY, indexes=(("symbol", "as_of"),))
+
 ALL_TABLES = (
     RAW_OHLCV,
     OHLCV,
@@ -75,4 +145,23 @@ ALL_TABLES = (
     CHAIN_LOGS,
     TOKEN_TRANSFERS,
     CONTRACTS,
+    DEX_POOLS,
+    DEX_SWAPS,
+    MEV_SANDWICHES,
+    MEV_ARBITRAGES,
+    CONTRACT_ANALYSIS,
+    WALLET_CLUSTERS,
+    WALLET_LINKS,
+    NLP_BATCHES,
+    NLP_BATCH_INPUTS,
+    TRANSLATION_INPUTS,
+    LANGUAGE_DETECTIONS,
+    TRANSLATIONS,
+    ADDRESS_FEATURES,
+    ADDRESS_RISK_SCORES,
+    FRAUD_FEEDBACK,
+    MODEL_METRICS,
+    PRICE_TRAINING_SET,
+    PRICE_EVALUATION,
+    PRICE_FORECASTS,
 )

@@ -32,12 +32,13 @@ from serving.body_limit import BodySizeLimitMiddleware
 from serving.cache import ResponseCache
 from serving.deps import TableGuard
 from serving.errors import install_error_handlers
+from serving.fastpath import install_fast_path
 from serving.gateway import DataVersions
 from serving.health_monitor import HealthMonitor
 from serving.observability import Metrics, build_metrics_router, configure_logging, install_observability
 from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
 from serving.resilience import Guard, install_resilience_handlers
-from serving.routers import chain, dashboard, data, health
+from serving.routers import chain, dashboard, data, fraud, health, ml, nlp
 from serving.schemas import ErrorBody
 
 log = logging.getLogger("serving.app")
@@ -49,6 +50,9 @@ OPEN_ROUTERS: tuple[APIRouter, ...] = (health.router,)
 DOMAIN_ROUTERS: dict[str, APIRouter] = {
     "data": data.router,
     "chain": chain.router,
+    "fraud": fraud.router,
+    "nlp": nlp.router,
+    "ml": ml.router,
 }
 
 #: What every domain route depends on, in order: who is calling, then their budget.
@@ -105,7 +109,13 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         # Health checks call the dependencies directly, never through the guard: an open breaker
         # must not hide a recovery from the monitor.
         state.health_monitor = HealthMonitor.from_settings(
-            {"warehouse": wh.ping, "cache": _raise_unless(state.cache.ping, "cache")}, settings
+            {
+                "warehouse": wh.ping,
+                "cache": _raise_unless(state.cache.ping, "cache"),
+                # Reported, never critical: without a promoted model the baseline still answers.
+                **(ml.health_checks(state, settings) if "ml" in settings.serving_domains else {}),
+            },
+            settings,
         )
         state.health_monitor.start()
         # Everything built so far lives as long as the app: keep it out of the garbage collector's
@@ -147,6 +157,8 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     install_resilience_handlers(app)
     install_rate_limit_headers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Repeated cached reads answered from the cache without routing (outermost of the app's own).
+    install_fast_path(app)
 
     for router in OPEN_ROUTERS:
         app.include_router(router)

@@ -170,3 +170,7 @@ async def get_address_transfers(
     params = {"address": address, "direction": direction.value, "limit": limit, "offset": offset}
     load = partial(_transfers, warehouse, tables, address, direction, limit, offset)
     return await cached_read(request, "chain", [TOKEN_TRANSFERS.name], params, load)
+
+from serving.routers import chain_intel  # mounted last: it extends this router
+
+router.include_router(chain_intel.router)

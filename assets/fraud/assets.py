@@ -1,0 +1,382 @@
+"""Fraud assets: chain tables -> address features -> models -> risk scores, with evaluation and drift.
+
+    chain_transactions, token_transfers, contracts --> address_features --> fraud_model --> fraud_model_evaluation
+                                                                      \\-> anomaly_model
+    address_features + fraud_model + anomaly_model --> address_risk_scores
+
+The logic is in `ops.fraud`; these functions read through the warehouse and the model store, call
+it, write back and tell the story in metadata. Labelled data comes from settings (the product
+ships none): FRAUD_TRAINING_CSV (the public data set's form), FRAUD_LABELS_PATH (e.g. a devnet
+ground truth) and the `fraud_feedback` table the API fills.
+"""
+
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from ops.fraud.anomaly import AnomalyModel, fit_anomaly_model
+from ops.fraud.dataset import load_public_dataset, read_label_file, training_frame
+from ops.fraud.drift import PSI_WARN, psi_per_feature
+from ops.fraud.evaluation import calibration_png, evaluation_report
+from ops.fraud.features import address_features as compute_address_features
+from ops.fraud.matrix import feature_matrix
+from ops.fraud.model import FraudModel, TrainParams, from_bytes, to_bytes, train_fraud_model
+from ops.fraud.schema import FEATURES
+from ops.fraud.scoring import score_features
+from ops.reporting import markdown_table
+from resources.configurable import FraudDataResource, ModelStoreResource, WarehouseResource
+from resources.model_store import ModelStore, ModelStoreError
+from resources.tables import (
+    ADDRESS_FEATURES,
+    ADDRESS_RISK_SCORES,
+    CHAIN_TRANSACTIONS,
+    CONTRACTS,
+    FRAUD_FEEDBACK,
+    MODEL_METRICS,
+    TOKEN_TRANSFERS,
+)
+from resources.warehouse import Warehouse
+
+GROUP = "fraud"
+FRAUD_MODEL = "fraud_model"
+ANOMALY_MODEL = "anomaly_model"
+KINDS = {"polars", "sql"}
+ML_KINDS = {"scikitlearn"}
+CHAIN_DEPS = [dg.AssetKey(CHAIN_TRANSACTIONS.name), dg.AssetKey(TOKEN_TRANSFERS.name), dg.AssetKey(CONTRACTS.name)]
+
+TX_COLUMNS = ["from_address", "to_address", "value", "block_timestamp", "block_number", "receipt_contract_address"]
+TRANSFER_COLUMNS = ["token_address", "from_address", "to_address", "value", "block_number", "block_timestamp"]
+
+
+class FraudModelConfig(dg.Config):
+    """Boosting size and the held-out share; tests shrink them."""
+
+    max_iter: int = Field(200, description="Boosting iterations of each calibrated booster.")
+    calibration_folds: int = Field(3, description="Isotonic calibration folds (grouped by address).")
+    test_fraction: float = Field(0.2, description="Share of addresses held out for evaluation.")
+    seed: int = 0
+
+
+# -- reads ----------------------------------------------------------------------------------------
+def _read_or_empty(wh: Warehouse, name: str, columns: list[str]) -> pl.DataFrame | None:
+    if not wh.has_table(name):
+        return None
+    present = [c for c in columns if c in wh.table(name).c]
+    return wh.read(name, columns=present)
+
+
+def _chain_features(wh: Warehouse) -> pl.DataFrame | None:
+    return wh.read(ADDRESS_FEATURES.name) if wh.has_table(ADDRESS_FEATURES.name) else None
+
+
+def _labelled_data(context, fraud_data: FraudDataResource, wh: Warehouse) -> tuple[pl.DataFrame, dict]:
+    """The training frame and a summary of where its rows came from. Fails clearly without labels."""
+    public = None
+    if fraud_data.training_csv:
+        path = Path(fraud_data.training_csv)
+        if not path.is_file():
+            raise dg.Failure(f"FRAUD_TRAINING_CSV names {path}, which is not a file")
+        public = load_public_dataset(path)
+        context.log.info(f"public data set: {public.height} labelled rows from {path.name}")
+    labels = []
+    if fraud_data.labels_path and Path(fraud_data.labels_path).is_file():
+        labels.append(read_label_file(fraud_data.labels_path))
+    if wh.has_table(FRAUD_FEEDBACK.name):
+        feedback = wh.read(FRAUD_FEEDBACK.name, columns=["address", "label"])
+        if feedback.height:
+            labels.append(feedback.with_columns(pl.lit("feedback").alias("source")))
+    frame = training_frame(public, _chain_features(wh), labels)
+    if frame.is_empty() or frame["label"].n_unique() < 2:
+        raise dg.Failure(
+            description="No labelled data to train the fraud model on: set FRAUD_TRAINING_CSV to a labelled "
+            "data set (the public Ethereum fraud data set's CSV form), FRAUD_LABELS_PATH to address labels "
+            "of indexed addresses, or send labels to POST /api/v1/fraud/feedback. "
+            f"Found {frame.height} labelled rows"
+            + (f" of one class only ({frame['label'].unique().to_list()})" if frame.height else "")
+            + "."
+        )
+    by_source = frame.group_by("source").agg(pl.len().alias("rows"), pl.col("label").sum().alias("fraud"))
+    return frame, {r["source"]: {"rows": r["rows"], "fraud": r["fraud"]} for r in by_source.iter_rows(named=True)}
+
+
+def _latest_saved(store: ModelStore, name: str) -> str:
+    versions = store.versions(name)
+    if not versions:
+        raise dg.Failure(f"no {name} version in the model store: materialize {name} first")
+    return versions[-1]
+
+
+def _record_metrics(wh: Warehouse, model: str, version: str, metrics: dict[str, float]) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {"model": model, "metric": k, "version": version, "value": float(v), "measured_at": now}
+        for k, v in metrics.items()
+        if v is not None and np.isfinite(v)
+    ]
+    if rows:
+        wh.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
+
+
+def _png_md(png: bytes) -> str:
+    import base64
+
+    return f"![calibration](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+# -- assets ---------------------------------------------------------------------------------------
+@dg.asset(group_name=GROUP, kinds=KINDS, deps=CHAIN_DEPS)
+def address_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per-address features of every address in the indexed chain tables, under the public fraud data
+    set's names and meanings (sent/received counts, counterparties, value statistics, timing,
+    contract creations, ERC-20 totals and counterparties; see ops.fraud.schema)."""
+    wh = warehouse.client
+    txs = _read_or_empty(wh, CHAIN_TRANSACTIONS.name, TX_COLUMNS)
+    if txs is None:
+        context.log.warning("chain_transactions is not in the warehouse yet: no address features")
+        return dg.MaterializeResult(metadata={"rows": 0})
+    transfers = _read_or_empty(wh, TOKEN_TRANSFERS.name, TRANSFER_COLUMNS)
+    contracts = _read_or_empty(wh, CONTRACTS.name, ["address", "creator_address", "block_number"])
+    features = compute_address_features(txs, transfers, contracts, computed_at=datetime.now(UTC))
+    written = wh.upsert(ADDRESS_FEATURES, features)
+    context.log.info(f"address_features: {written} addresses from {txs.height} transactions")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(features.height),
+            "transactions": dg.MetadataValue.int(txs.height),
+            "token_transfers": dg.MetadataValue.int(transfers.height if transfers is not None else 0),
+            "first_block": dg.MetadataValue.int(int(features["first_block"].min() or 0)) if features.height else 0,
+            "last_block": dg.MetadataValue.int(int(features["last_block"].max() or 0)) if features.height else 0,
+            "preview": dg.MetadataValue.md(
+                markdown_table(features.sort("total_transactions", descending=True).select(
+                    "address", "sent_tx", "received_tx", "total_ether_sent", "total_ether_received",
+                    "erc20_total_tx", "created_contracts").head(10))
+            ),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, kinds=ML_KINDS, deps=[address_features])
+def fraud_model(
+    context: dg.AssetExecutionContext,
+    config: FraudModelConfig,
+    fraud_data: FraudDataResource,
+    warehouse: WarehouseResource,
+    model_store: ModelStoreResource,
+) -> dg.MaterializeResult:
+    """A calibrated gradient-boosting fraud classifier trained on every labelled address available (the
+    public data set, devnet labels, API feedback). Evaluated on addresses held out by a grouped split;
+    promoted only when its held-out ROC-AUC reaches FRAUD_MIN_ROC_AUC."""
+    wh, store = warehouse.client, model_store.client
+    frame, sources = _labelled_data(context, fraud_data, wh)
+    x = feature_matrix(frame)
+    y = frame["label"].to_numpy()
+    params = TrainParams(max_iter=config.max_iter, calibration_folds=config.calibration_folds, seed=config.seed)
+    result = train_fraud_model(
+        x, y, frame["address"].to_list(), params, test_fraction=config.test_fraction, progress=context.log.info
+    )
+    holdout = pl.DataFrame({"address": result.holdout_addresses, "label": result.holdout_y,
+                            "probability": result.holdout_p})
+    png = calibration_png(result.holdout_y, result.holdout_p)
+    import io
+
+    buffer = io.BytesIO()
+    holdout.write_parquet(buffer)
+    metrics = result.metrics
+    version = store.save(
+        FRAUD_MODEL,
+        {"model.pkl": to_bytes(result.model), "holdout.parquet": buffer.getvalue(), "calibration.png": png},
+        metrics=metrics,
+        data_range={"sources": sources, "rows": frame.height},
+        extra={"features": list(FEATURES), "thresholds": [t.__dict__ for t in result.model.thresholds]},
+    )
+    promoted = metrics["roc_auc"] >= fraud_data.min_roc_auc
+    if promoted:
+        store.promote(FRAUD_MODEL, version)
+    else:
+        context.log.warning(
+            f"{FRAUD_MODEL}/{version}: held-out ROC-AUC {metrics['roc_auc']:.4f} < {fraud_data.min_roc_auc}: not promoted"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "promoted": promoted,
+            "rows": dg.MetadataValue.int(frame.height),
+            "rows_by_source": dg.MetadataValue.json(sources),
+            "held_out_roc_auc": dg.MetadataValue.float(metrics["roc_auc"]),
+            "held_out_pr_auc": dg.MetadataValue.float(metrics["pr_auc"]),
+            "held_out_accuracy": dg.MetadataValue.float(metrics["accuracy"]),
+            "calibration": dg.MetadataValue.md(_png_md(png)),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, kinds=ML_KINDS, deps=[address_features])
+def anomaly_model(
+    context: dg.AssetExecutionContext,
+    fraud_data: FraudDataResource,
+    warehouse: WarehouseResource,
+    model_store: ModelStoreResource,
+) -> dg.MaterializeResult:
+    """The unsupervised second signal: an IsolationForest on log-scaled features fitted on presumed-normal
+    addresses (labelled normal, or unlabelled chain addresses), and HDBSCAN cluster context (cluster,
+    outlier score, the cluster's fraud rate among labelled addresses)."""
+    wh, store = warehouse.client, model_store.client
+    try:
+        labelled, _sources = _labelled_data(context, fraud_data, wh)
+    except dg.Failure:
+        labelled = None
+    chain = _chain_features(wh)
+    parts = [labelled.select("address", "label", *FEATURES)] if labelled is not None else []
+    if chain is not None and chain.height:
+        known = set(labelled["address"].to_list()) if labelled is not None else set()
+        unlabelled = chain.filter(~pl.col("address").is_in(list(known)))
+        parts.append(unlabelled.select("address", pl.lit(-1, dtype=pl.Int64).alias("label"), *FEATURES))
+    frame = pl.concat(parts, how="vertical_relaxed") if parts else None
+    if frame is None or frame.height < 10:
+        raise dg.Failure("The anomaly model needs at least 10 addresses (labelled data or indexed chain features).")
+    x = feature_matrix(frame)
+    labels = frame["label"].to_numpy()
+    model = fit_anomaly_model(x, labels, FEATURES)
+    rates = model.clusters.fraud_rate if model.clusters else {}
+    metrics: dict[str, float] = {"presumed_normal_rows": float(np.sum(labels != 1)),
+                                 "clusters": float(model.clusters.n_clusters if model.clusters else 0)}
+    known = labels >= 0
+    if known.any() and len(set(labels[known].tolist())) == 2:
+        from sklearn.metrics import roc_auc_score
+
+        metrics["roc_auc_on_labelled"] = float(roc_auc_score(labels[known], model.anomaly_score(x[known])))
+    version = store.save(ANOMALY_MODEL, {"model.pkl": to_bytes(model)}, metrics=metrics,
+                         data_range={"rows": frame.height}, extra={"features": list(FEATURES)})
+    store.promote(ANOMALY_MODEL, version)
+    table = pl.DataFrame({"cluster": list(rates), "fraud_rate": list(rates.values())}, strict=False)
+    context.log.info(f"{ANOMALY_MODEL}/{version}: {metrics}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "rows": dg.MetadataValue.int(frame.height),
+            **{k: dg.MetadataValue.float(v) for k, v in metrics.items()},
+            "cluster_fraud_rates": dg.MetadataValue.md(markdown_table(table, max_rows=40)),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, kinds=ML_KINDS, deps=[fraud_model])
+def fraud_model_evaluation(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource
+) -> dg.MaterializeResult:
+    """The newest fraud model on its held-out addresses: ROC-AUC, PR-AUC, accuracy, precision and recall
+    at the thresholds for precision 0.80, 0.90 and 0.95, and the calibration curve. Published to
+    `model_metrics` for the dashboard and the Prometheus gauges."""
+    store = model_store.client
+    version = _latest_saved(store, FRAUD_MODEL)
+    mv = store.load(FRAUD_MODEL, version)
+    holdout = pl.read_parquet(mv.files["holdout.parquet"])
+    y, p = holdout["label"].to_numpy(), holdout["probability"].to_numpy()
+    report = evaluation_report(y, p)
+    metrics = {**report["metrics"], "calibration_error": report["calibration_error"]}
+    for row in report["thresholds"].iter_rows(named=True):
+        if row["target"].startswith("precision"):
+            tag = "p" + row["target"].split(">= ")[1].replace("0.", "")
+            metrics[f"precision_at_{tag}"] = row["precision"] if row["precision"] is not None else float("nan")
+            metrics[f"recall_at_{tag}"] = row["recall"] if row["recall"] is not None else 0.0
+    _record_metrics(warehouse.client, FRAUD_MODEL, version, metrics)
+    context.log.info(f"{FRAUD_MODEL}/{version}: ROC-AUC {metrics['roc_auc']:.4f}, PR-AUC {metrics['pr_auc']:.4f}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "roc_auc": dg.MetadataValue.float(metrics["roc_auc"]),
+            "pr_auc": dg.MetadataValue.float(metrics["pr_auc"]),
+            "accuracy": dg.MetadataValue.float(metrics["accuracy"]),
+            "brier": dg.MetadataValue.float(metrics["brier"]),
+            "calibration_error": dg.MetadataValue.float(metrics["calibration_error"]),
+            "held_out_rows": dg.MetadataValue.int(len(y)),
+            "thresholds": dg.MetadataValue.md(markdown_table(report["thresholds"])),
+            "calibration_curve": dg.MetadataValue.md(_png_md(mv.files["calibration.png"])),
+        }
+    )
+
+
+def load_promoted(store: ModelStore) -> tuple[FraudModel, str, AnomalyModel | None, str | None]:
+    try:
+        fm = store.load(FRAUD_MODEL)
+    except ModelStoreError as exc:
+        raise dg.Failure(f"no promoted fraud model to score with: {exc}") from exc
+    fraud = from_bytes(fm.files["model.pkl"], FraudModel)
+    try:
+        am = store.load(ANOMALY_MODEL)
+        anomaly, anomaly_version = from_bytes(am.files["model.pkl"], AnomalyModel), am.version
+    except ModelStoreError:
+        anomaly, anomaly_version = None, None
+    return fraud, fm.version, anomaly, anomaly_version
+
+
+@dg.asset(group_name=GROUP, kinds=KINDS, deps=[address_features, fraud_model, anomaly_model])
+def address_risk_scores(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource
+) -> dg.MaterializeResult:
+    """A 0-100 risk score per indexed address with its band (by the precision-0.80/0.90/0.95 thresholds),
+    the top reasons (features that pushed it up), the anomaly score and cluster context, and the
+    versions of the models that made it."""
+    wh = warehouse.client
+    fraud, version, anomaly, anomaly_version = load_promoted(model_store.client)
+    features = _chain_features(wh)
+    if features is None or features.is_empty():
+        context.log.warning("no address features to score")
+        return dg.MaterializeResult(metadata={"rows": 0, "model_version": version})
+    scores = score_features(fraud, anomaly, features, model_version=version, anomaly_version=anomaly_version,
+                            scored_at=datetime.now(UTC))
+    wh.upsert(ADDRESS_RISK_SCORES, scores)
+    bands = scores.group_by("band").len().sort("len", descending=True)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(scores.height),
+            "model_version": version,
+            "anomaly_model_version": anomaly_version or "none",
+            **{f"band_{b}": dg.MetadataValue.int(n) for b, n in bands.iter_rows()},
+            "highest": dg.MetadataValue.md(markdown_table(
+                scores.sort("score", descending=True).select(
+                    "address", "score", "band", "reason_1", "reason_2", "reason_3", "anomaly_score", "cluster_id"
+                ).head(15))),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=address_features,
+    name="feature_drift",
+    additional_deps=[fraud_model],  # in a full run, compare with the model this run trains
+    description=f"PSI of each feature between the promoted fraud model's training rows and the latest "
+    f"address features; warns when any exceeds {PSI_WARN} (a population the model has not seen).",
+)
+def feature_drift(warehouse: WarehouseResource, model_store: ModelStoreResource) -> dg.AssetCheckResult:
+    wh, store = warehouse.client, model_store.client
+    if store.current_version(FRAUD_MODEL) is None:
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"note": "no promoted fraud model to compare with yet"})
+    fraud, version, _a, _v = load_promoted(store)
+    features = _chain_features(wh)
+    if features is None or features.is_empty():
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"note": "no address features yet"})
+    values = psi_per_feature(fraud.reference, feature_matrix(features, fraud.features))
+    drifted = {k: v for k, v in values.items() if v > PSI_WARN}
+    table = pl.DataFrame({"feature": list(values), "psi": list(values.values())}).sort("psi", descending=True)
+    return dg.AssetCheckResult(
+        passed=not drifted,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "model_version": version,
+            "max_psi": dg.MetadataValue.float(max(values.values())),
+            "drifted_features": dg.MetadataValue.int(len(drifted)),
+            "psi": dg.MetadataValue.md(markdown_table(table, max_rows=len(values))),
+        },
+    )
+
+
+FRAUD_ASSETS = [address_features, fraud_model, anomaly_model, fraud_model_evaluation, address_risk_scores]
+FRAUD_CHECKS = [feature_drift]

@@ -1,0 +1,72 @@
+"""When the fraud assets run: a daily retrain-and-score, and a re-score after new chain ranges.
+
+- `fraud_daily_schedule` runs the whole `fraud` group once a day (new feedback labels reach the
+  model then).
+- `fraud_rescore_sensor` watches materializations of `chain_transactions` (any block range) and,
+  when new ones appeared since its cursor (the last event storage id it saw), starts one run of
+  `fraud_scoring_job`: address features recomputed, addresses re-scored with the promoted models.
+"""
+
+
+import dagster as dg
+
+from resources.tables import CHAIN_TRANSACTIONS
+
+fraud_job = dg.define_asset_job(
+    "fraud_job",
+    selection=dg.AssetSelection.groups("fraud"),
+    description="Features, both models, the evaluation and the risk scores.",
+)
+
+fraud_scoring_job = dg.define_asset_job(
+    "fraud_scoring_job",
+    selection=dg.AssetSelection.assets("address_features", "address_risk_scores"),
+    description="Recompute address features and re-score every address with the promoted models.",
+)
+
+#: Materialization events read per sensor tick (more are picked up on the next tick).
+EVENTS_PER_TICK = 1000
+
+
+@dg.schedule(
+    job=fraud_job,
+    cron_schedule="15 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 03:15 UTC: recompute features, retrain both models with the latest labels, evaluate, re-score.",
+)
+def fraud_daily_schedule(context: dg.ScheduleEvaluationContext):
+    return dg.RunRequest(run_key=f"fraud-daily-{context.scheduled_execution_time:%Y-%m-%d}")
+
+
+@dg.sensor(
+    job=fraud_scoring_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-score addresses after chain_transactions of new (or re-indexed) block ranges materialize.",
+)
+def fraud_rescore_sensor(context: dg.SensorEvaluationContext):
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(CHAIN_TRANSACTIONS.name), after_storage_id=after),
+        limit=EVENTS_PER_TICK,
+        ascending=True,
+    ).records
+    if not records:
+        return dg.SkipReason("no new chain_transactions materializations")
+    last = max(r.storage_id for r in records)
+    ranges = sorted({r.partition_key for r in records if r.partition_key})
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"chain-through-{last}",
+                tags={"fraud/chain_ranges": ",".join(ranges)[:200] or "unpartitioned"},
+            )
+        ],
+        cursor=str(last),
+    )
+
+
+FRAUD_JOBS = [fraud_job, fraud_scoring_job]
+FRAUD_SCHEDULES = [fraud_daily_schedule]
+FRAUD_SENSORS = [fraud_rescore_sensor]

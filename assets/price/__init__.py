@@ -1,0 +1,1 @@
+"""Price prediction assets, checks and triggers (group `price_model`)."""

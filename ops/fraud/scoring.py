@@ -1,0 +1,105 @@
+"""Risk scores: one function for the batch asset and the online API, so the two cannot drift apart.
+
+score = round(100 * calibrated probability); band by the precision thresholds of the model
+(low < p80 cut <= medium < p90 cut <= high < p95 cut <= critical); up to three reasons (features
+that pushed the score up, `ops.fraud.reasons`); the IsolationForest score and the HDBSCAN context
+when an anomaly model is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from ops.fraud.anomaly import AnomalyModel
+from ops.fraud.matrix import feature_matrix
+from ops.fraud.model import BANDS, FraudModel
+from ops.fraud.reasons import TOP_REASONS, top_reasons
+from ops.fraud.schema import RISK_SCORES_SCHEMA
+
+
+@dataclass
+class Scores:
+    """Column arrays of one scored batch (`frame()` turns them into the published table)."""
+
+    addresses: list[str] | pl.Series
+    probability: np.ndarray
+    band_index: np.ndarray
+    reason_index: np.ndarray  # (rows, TOP_REASONS), -1 = no reason
+    reason_value: np.ndarray
+    anomaly: np.ndarray | None
+    cluster_id: np.ndarray | None
+    cluster_outlier: np.ndarray | None
+    cluster_fraud_rate: np.ndarray | None
+    features: tuple[str, ...]
+
+    def frame(self, model_version: str, anomaly_version: str | None, scored_at: datetime) -> pl.DataFrame:
+        n = len(self.probability)
+        names = pl.Series("names", [*self.features, None], dtype=pl.Utf8)
+        reasons = {
+            f"reason_{k + 1}": names.gather(
+                np.where(self.reason_index[:, k] < 0, len(self.features), self.reason_index[:, k])
+            )
+            for k in range(TOP_REASONS)
+        }
+
+        def opt(values, dtype):
+            return pl.Series(values, dtype=dtype) if values is not None else pl.repeat(None, n, dtype=dtype, eager=True)
+
+        return pl.DataFrame(
+            {
+                "address": self.addresses,
+                "score": np.rint(self.probability * 100).astype(np.int64),
+                "probability": self.probability,
+                "band": pl.Series(BANDS, dtype=pl.Utf8).gather(self.band_index),
+                **reasons,
+                "anomaly_score": opt(self.anomaly, pl.Float64),
+                "cluster_id": opt(self.cluster_id, pl.Int64),
+                "cluster_outlier_score": opt(self.cluster_outlier, pl.Float64),
+                "cluster_fraud_rate": opt(self.cluster_fraud_rate, pl.Float64),
+                "model_version": pl.repeat(model_version, n, dtype=pl.Utf8, eager=True),
+                "anomaly_model_version": pl.repeat(anomaly_version, n, dtype=pl.Utf8, eager=True),
+                "scored_at": pl.repeat(scored_at, n, dtype=RISK_SCORES_SCHEMA["scored_at"], eager=True),
+            },
+            schema=RISK_SCORES_SCHEMA,
+        )
+
+    def reasons_of(self, row: int) -> list[dict[str, float | str]]:
+        return [
+            {"feature": self.features[j], "contribution": round(float(v), 4)}
+            for j, v in zip(self.reason_index[row], self.reason_value[row], strict=True)
+            if j >= 0
+        ]
+
+
+def score_matrix(
+    fraud: FraudModel, anomaly: AnomalyModel | None, x: np.ndarray, addresses: list[str] | pl.Series
+) -> Scores:
+    """Score a feature matrix whose columns are `fraud.features`."""
+    p = fraud.predict_proba(x)
+    band = np.searchsorted(np.asarray(fraud.band_cuts()), p, side="right")
+    idx, vals = top_reasons(fraud.evidence.contributions_of(x))
+    an = cid = cout = crate = None
+    if anomaly is not None:
+        an = anomaly.anomaly_score(x)
+        if anomaly.clusters is not None:
+            cid, cout, crate = anomaly.clusters.assign(x)
+    return Scores(addresses, p, band, idx, vals, an, cid, cout, crate, fraud.features)
+
+
+def score_features(
+    fraud: FraudModel,
+    anomaly: AnomalyModel | None,
+    features: pl.DataFrame,
+    *,
+    model_version: str,
+    anomaly_version: str | None,
+    scored_at: datetime,
+) -> pl.DataFrame:
+    """The published risk-score rows (RISK_SCORES_SCHEMA) of a frame of address features."""
+    x = feature_matrix(features, fraud.features)
+    scores = score_matrix(fraud, anomaly, x, features["address"])
+    return scores.frame(model_version, anomaly_version, scored_at)

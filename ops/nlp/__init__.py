@@ -1,0 +1,1 @@
+"""Language detection and machine translation: pure logic over texts, frames and loaded models."""

@@ -1,0 +1,326 @@
+"""Price forecasts from the promoted price model, computed with the same `ops.price` code as the assets.
+
+- GET  /api/v1/ml/predict/{symbol}?horizon=: the forecast for the symbol's latest bar in the warehouse:
+  log return and price, interval, model name and version (or the persistence baseline, said so),
+  and the as-of time of the data used. A cached read keyed by `ohlcv_features`' version and the
+  served model version, so a new bar or a newly promoted model is never hidden by the cache.
+- POST /api/v1/ml/predict: scores a caller-supplied recent OHLCV series: features by
+  `ops.market.features.compute_features`, forecast by `ops.price.forecast`. Too short or malformed
+  series are 422 naming the field.
+- GET  /api/v1/ml/models: the stored price model versions with their metrics, which one is current,
+  and what this process serves.
+
+The model is `app.state.models["price_model"]` (a `ServedModel`): a newly promoted version is
+loaded and validated before it replaces the one in use; one that fails keeps the old one serving.
+While nothing loadable is promoted, answers come from the persistence baseline and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import polars as pl
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from ops.market.features import compute_features
+from ops.market.schema import INTERVAL_SECONDS, OHLCV_SCHEMA, conform
+from ops.price.artifacts import from_files, validate
+from ops.price.dataset import required_bars
+from ops.price.ensemble import PriceModel
+from ops.price.forecast import baseline_forecast, forecast_latest
+from ops.price.names import MODEL_NAME, RECENT_BARS
+from resources.model_store import ModelStoreError, ModelVersion
+from resources.settings import Settings
+from resources.tables import OHLCV_FEATURES
+from serving.deps import TablesDep, WarehouseDep
+from serving.errors import ERROR_RESPONSES, query_error
+from serving.gateway import cached_read
+from serving.health_monitor import freshness_check
+from serving.models import Loaded, ServedModel
+from serving.schemas import Interval
+
+router = APIRouter(prefix="/api/v1/ml", tags=["ml"], responses=ERROR_RESPONSES)
+
+#: Bars one POST /predict may carry.
+MAX_BARS = 5000
+#: Window of the baseline when no model says otherwise (the default EnsembleConfig window).
+DEFAULT_WINDOW = 16
+
+Symbol = Annotated[
+    str,
+    Path(description="Symbol, e.g. BTC-USD (case-insensitive).", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$",
+         examples=["BTC-USD"]),
+]
+
+
+# -- schemas --------------------------------------------------------------------------------------
+class ModelRef(BaseModel):
+    name: str = Field(description="`price_model`, or `persistence` for the baseline.")
+    version: str | None = Field(None, description="Promoted version; null for the baseline.")
+    baseline: bool = Field(description="True when no promoted model is served and persistence answers.")
+    note: str | None = Field(None, description="Why the baseline answers, when it does.")
+
+
+class PredictionInterval(BaseModel):
+    level: float = Field(description="Nominal coverage, e.g. 0.8.")
+    lower: float = Field(description="Lower bound of the price.")
+    upper: float = Field(description="Upper bound of the price.")
+
+
+class Forecast(BaseModel):
+    symbol: str
+    interval: str
+    horizon: int = Field(description="Bars ahead.")
+    as_of: datetime = Field(description="Open time of the last bar the forecast used.")
+    target_ts: datetime = Field(description="Open time of the bar whose close is forecast.")
+    close: float = Field(description="Close of the last bar used.")
+    log_return: float = Field(description="Forecast log return from `close` to the target bar's close.")
+    forecast: float = Field(description="Forecast close price.")
+    prediction_interval: PredictionInterval
+    model: ModelRef
+
+
+class BarIn(BaseModel):
+    ts: datetime = Field(description="Bar open time (UTC when no offset is given).")
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    volume: float = Field(ge=0)
+
+
+class PredictRequest(BaseModel):
+    symbol: str = Field("CUSTOM", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$")
+    interval: Interval = Interval.HOUR
+    horizon: int = Field(1, ge=1, le=1000)
+    bars: list[BarIn] = Field(max_length=MAX_BARS, description="Consecutive bars, oldest first.")
+
+
+class ModelVersionInfo(BaseModel):
+    version: str
+    created_at: str | None = None
+    current: bool
+    metrics: dict[str, Any] = {}
+    data_range: dict[str, Any] = {}
+    horizons: list[int] = []
+    interval: str | None = None
+    components: dict[str, Any] = {}
+
+
+class ModelList(BaseModel):
+    name: str
+    current: str | None
+    serving: dict[str, Any] = Field(description="What this process serves (version, load time, last refusal).")
+    versions: list[ModelVersionInfo]
+
+
+# -- the served model -----------------------------------------------------------------------------
+def _load(version: ModelVersion) -> PriceModel:
+    return from_files(version.files)
+
+
+def _validate(model: PriceModel) -> None:
+    validate(model, threads=1)
+
+
+def served_price_model(state: Any) -> ServedModel:
+    """`state.models["price_model"]`, created on first use."""
+    models: dict[str, ServedModel] = state.models
+    if MODEL_NAME not in models:
+        models.setdefault(MODEL_NAME, ServedModel(state.model_store, MODEL_NAME, _load, _validate))
+    return models[MODEL_NAME]
+
+
+def health_checks(state: Any, settings: Settings) -> dict[str, Any]:
+    """Readiness: the served price model's age (Missing while only the baseline answers)."""
+    served_price_model(state)  # registered now, so the first request does not pay for it
+
+    def last_update() -> datetime | None:
+        try:
+            created = served_price_model(state).get().manifest.get("created_at")
+        except ModelStoreError:
+            return None
+        return datetime.fromisoformat(created) if created else None
+
+    return {f"model:{MODEL_NAME}": freshness_check(last_update, timedelta(hours=settings.price_max_age_hours))}
+
+
+def _current(state: Any) -> Loaded[PriceModel] | None:
+    try:
+        return served_price_model(state).get()
+    except ModelStoreError:
+        return None
+
+
+def _model_ref(loaded: Loaded[PriceModel] | None, state: Any) -> ModelRef:
+    if loaded is not None:
+        return ModelRef(name=MODEL_NAME, version=loaded.version, baseline=False)
+    error = served_price_model(state).last_error
+    note = f"no loadable price_model ({error})" if error else "no price_model has been promoted yet"
+    return ModelRef(name="persistence", baseline=True, note=note)
+
+
+def _horizons(loaded: Loaded[PriceModel] | None, settings: Settings) -> tuple[int, ...]:
+    return loaded.model.horizons if loaded is not None else tuple(settings.price_horizons)
+
+
+def _answer(row: dict[str, Any], ref: ModelRef) -> dict[str, Any]:
+    return Forecast(
+        symbol=row["symbol"], interval=row["interval"], horizon=row["horizon"], as_of=row["as_of"],
+        target_ts=row["target_ts"], close=row["close"], log_return=row["log_return"],
+        forecast=row["forecast_close"],
+        prediction_interval=PredictionInterval(level=row["level"], lower=row["lower_close"], upper=row["upper_close"]),
+        model=ref,
+    ).model_dump(mode="json")
+
+
+def _forecast(features: pl.DataFrame, loaded: Loaded[PriceModel] | None, horizon: int) -> dict[str, Any] | None:
+    if loaded is not None:
+        rows = forecast_latest(features, loaded.model, name=MODEL_NAME, version=loaded.version, horizons=(horizon,))
+    else:
+        rows = baseline_forecast(features, (horizon,))
+    return rows.to_dicts()[0] if rows.height else None
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+@router.get("/predict/{symbol}", response_model=Forecast, summary="Forecast from the symbol's latest bar")
+async def predict_symbol(
+    request: Request,
+    symbol: Symbol,
+    warehouse: WarehouseDep,
+    tables: TablesDep,
+    horizon: Annotated[int, Query(ge=1, le=1000, description="Bars ahead; one of the model's horizons.")] = 1,
+):
+    state = request.app.state
+    settings: Settings = state.settings
+    loaded = await state.guard.call("models", _current, state)
+    horizons = _horizons(loaded, settings)
+    if horizon not in horizons:
+        raise query_error("horizon", f"the served model forecasts horizons {list(horizons)} (bars)", horizon)
+    symbol = symbol.upper()
+    interval = (loaded.manifest.get("interval") if loaded else None) or settings.price_interval
+    ref = _model_ref(loaded, state)
+
+    def load() -> dict[str, Any]:
+        tables.require(OHLCV_FEATURES.name)
+        features = warehouse.read(
+            OHLCV_FEATURES.name, {"symbol": symbol, "interval": interval}, order_by=["ts"], descending=True,
+            limit=RECENT_BARS.get(interval, 336),
+        ).reverse()
+        if features.is_empty():
+            raise HTTPException(404, f"no {interval} features for symbol {symbol!r}; materialize its market data")
+        row = _forecast(features, loaded, horizon)
+        if row is None:
+            needed = required_bars(loaded.model.window if loaded else DEFAULT_WINDOW)
+            raise HTTPException(
+                404, f"{symbol} has {features.height} {interval} bars with features; a forecast needs {needed}"
+            )
+        return _answer(row, ref)
+
+    params = {"symbol": symbol, "horizon": horizon, "interval": interval, "model": ref.version or "baseline"}
+    return await cached_read(request, "model", [OHLCV_FEATURES.name], params, load)
+
+
+def _body_error(field: str, message: str, value: Any) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}])
+
+
+def _bars_frame(body: PredictRequest) -> pl.DataFrame:
+    """The request's bars as OHLCV_SCHEMA rows, after the checks the cleaner would make."""
+    ts = [b.ts if b.ts.tzinfo else b.ts.replace(tzinfo=UTC) for b in body.bars]
+    ts = [t.astimezone(UTC) for t in ts]
+    for i, bar in enumerate(body.bars):
+        if bar.high < max(bar.open, bar.close) or bar.low > min(bar.open, bar.close) or bar.high < bar.low:
+            raise _body_error("bars", f"bar {i}: high/low inconsistent with open/close", bar.model_dump(mode="json"))
+    for i in range(1, len(ts)):
+        if ts[i] <= ts[i - 1]:
+            raise _body_error("bars", f"bar {i}: timestamps must increase strictly (oldest first)", ts[i].isoformat())
+    n = len(body.bars)
+    return conform(
+        pl.DataFrame(
+            {
+                "symbol": [body.symbol.upper()] * n,
+                "interval": [body.interval.value] * n,
+                "ts": ts,
+                "date": [t.date().isoformat() for t in ts],
+                "open": [b.open for b in body.bars],
+                "high": [b.high for b in body.bars],
+                "low": [b.low for b in body.bars],
+                "close": [b.close for b in body.bars],
+                "volume": [b.volume for b in body.bars],
+            }
+        ),
+        OHLCV_SCHEMA,
+    )
+
+
+@router.post("/predict", response_model=Forecast, summary="Forecast from a recent OHLCV series you send")
+async def predict_series(request: Request, body: PredictRequest):
+    state = request.app.state
+    settings: Settings = state.settings
+    loaded = await state.guard.call("models", _current, state)
+    horizons = _horizons(loaded, settings)
+    if body.horizon not in horizons:
+        raise _body_error("horizon", f"the served model forecasts horizons {list(horizons)} (bars)", body.horizon)
+    needed = required_bars(loaded.model.window if loaded else DEFAULT_WINDOW)
+    if len(body.bars) < needed:
+        raise _body_error("bars", f"too short: {len(body.bars)} bars, a forecast needs at least {needed}",
+                          len(body.bars))
+    if loaded is not None and loaded.manifest.get("interval") not in (None, body.interval.value):
+        raise _body_error("interval", f"the served model forecasts {loaded.manifest['interval']} bars",
+                          body.interval.value)
+    bars = _bars_frame(body)
+    step = timedelta(seconds=INTERVAL_SECONDS[body.interval.value])
+    gaps = bars["ts"].diff().drop_nulls()
+    if gaps.len() and (gaps != step).any():
+        raise _body_error("bars", f"bars must be consecutive {body.interval.value} bars without gaps", None)
+    ref = _model_ref(loaded, state)
+
+    def score() -> dict[str, Any] | None:
+        return _forecast(compute_features(bars), loaded, body.horizon)
+
+    row = await state.guard.call("models", score)
+    if row is None:
+        raise _body_error("bars", "no bar of the series has every feature (constant or degenerate prices?)", None)
+    return _answer(row, ref)
+
+
+def _finite_only(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics as JSON can carry them: NaN and infinities (an undefined ratio) become null."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
+@router.get("/models", response_model=ModelList, summary="Price model versions, their metrics, the current one")
+async def list_models(request: Request):
+    state = request.app.state
+    served = served_price_model(state)
+
+    def listing() -> dict[str, Any]:
+        store = state.model_store
+        current = store.current_version(MODEL_NAME)
+        versions = []
+        for version in reversed(store.versions(MODEL_NAME)):
+            try:
+                manifest = store.manifest(MODEL_NAME, version)
+            except ModelStoreError:
+                continue
+            versions.append(
+                ModelVersionInfo(
+                    version=version, created_at=manifest.get("created_at"), current=version == current,
+                    metrics=_finite_only(manifest.get("metrics", {})), data_range=manifest.get("data_range", {}),
+                    horizons=manifest.get("horizons", []), interval=manifest.get("interval"),
+                    components=manifest.get("components", {}),
+                )
+            )
+        try:
+            served.get()
+        except ModelStoreError:
+            pass
+        status = {**served.status(), "baseline": served.status()["version"] is None}
+        return ModelList(name=MODEL_NAME, current=current, serving=status, versions=versions).model_dump(mode="json")
+
+    return await state.guard.call("models", listing)
