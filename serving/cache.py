@@ -116,7 +116,9 @@ class ResponseCache:
 
         # Private instances: the module-level `cashews.cache` is shared by everything in the process.
         self._memory = Cache(name=f"{namespace}-memory")
-        self._memory.setup("mem://", size=memory_size, check_interval=10, pickle_type="null")
+        # check_repr=False: cashews would repr() every value it reads (a copy of the whole answer) to
+        # catch unpicklable objects; ours are always our own "epoch\nJSON" strings.
+        self._memory.setup("mem://", size=memory_size, check_interval=10, pickle_type="null", check_repr=False)
         self._redis: Cache | None = None
         if url.startswith(_REDIS_SCHEMES):
             self._redis = Cache(name=f"{namespace}-redis")
@@ -124,6 +126,7 @@ class ResponseCache:
                 url,
                 suppress=False,  # raise on errors (the default swallows them into misses: no failover)
                 pickle_type="null",
+                check_repr=False,
                 socket_connect_timeout=socket_timeout,
                 socket_timeout=socket_timeout,
                 wait_for_connection_timeout=max(socket_timeout, 1.0),
