@@ -22,7 +22,7 @@ def chain_new_blocks_sensor(
 ):
     known = sorted(BlockRange.parse(k) for k in context.instance.get_dynamic_partitions(CHAIN_RANGES.name))
     try:
-        head = chain_rpc.client.head()
+        head = chain_rpc.probe_client.head()
         size, confirmations = chain_rpc.resolved_range_size(), chain_rpc.resolved_confirmations()
         reorged = _reorged_ranges(chain_rpc, warehouse, known)
     except Exception as exc:  # noqa: BLE001 - node down or unreachable: say so in the UI, retry next tick
@@ -63,7 +63,7 @@ def _reorged_ranges(
     stored = dict(rows.iter_rows())
     if not stored:
         return []
-    canonical = chain_rpc.client.block_hashes(sorted(stored))
+    canonical = chain_rpc.probe_client.block_hashes(sorted(stored))
     stale = stale_numbers(stored, canonical)
     keys = ranges_of(stale, [r.key for r in recent])
     return [(key, canonical[min(n for n in stale if n in BlockRange.parse(key))]) for key in keys]

@@ -84,8 +84,15 @@ class ChainRPCResource(dg.ConfigurableResource):
         )
 
     @cached_property
+    def probe_client(self):
+        """A client that gives up fast: sensors must answer within their tick, not retry for a minute."""
+        from resources.chain_rpc import ChainRPC
+
+        return ChainRPC(self.url, batch_size=self.batch_size, workers=1, timeout_seconds=10, retry_attempts=2)
+
+    @cached_property
     def is_mainnet(self) -> bool:
-        return self.client.chain_id() == 1
+        return self.probe_client.chain_id() == 1
 
     def resolved_range_size(self) -> int:
         """Blocks per partition: the setting, else 1000 on mainnet and 20 on a devnet or testnet."""
