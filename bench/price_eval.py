@@ -109,7 +109,7 @@ def main() -> None:
             r["gates_passed"], f"{r['directional_accuracy']:.3f}", f"{r['up_share']:.3f}", f"{r['coverage']:.3f}",
             f"{r['ratio_model_h3']:.4f}",
         )
-    Console().print(table)
+    Console(width=200).print(table)
     for r in results:
         print(
             f"{r['series']}: ratio = MAE(persistence) / MAE(promoted) = {r['mae_persistence']:.6f} / "

@@ -116,6 +116,9 @@ def up(
         from assets.price.demo import train_price_model
 
         train_price_model(_instance(), settings, console)  # so the forecast endpoint answers from the start
+        from assets.nlp.demo import prepare_nlp
+
+        prepare_nlp(_instance(), settings, console)  # the translation model and the NLP tables, once
     except BaseException:
         if devnet is not None:  # never leave the child behind
             devnet.send_signal(signal.SIGINT)

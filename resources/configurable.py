@@ -120,7 +120,7 @@ class NlpResource(dg.ConfigurableResource):
     max_chars: int = 5000
     translation_model: str | None = None
     torch_threads: int = 2
-    train_seconds: float = 100.0
+    train_seconds: float = 120.0
     cache_dir: str
     callback_hosts: list[str] = Field(default_factory=list)
 

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    home: Path = Field(DEFAULT_HOME, alias="SEXTANT_HOME", description="Local folder for embedded state.")
+    # Not named `home`: with populate_by_name the field name is read from the environment too, and
+    # every shell has HOME (embedded state then landed in the user's home folder).
+    sextant_home: Path = Field(DEFAULT_HOME, alias="SEXTANT_HOME", description="Local folder for embedded state.")
 
     # --- storage -----------------------------------------------------------------------------
     dagster_pg_url: str | None = Field(
@@ -114,7 +116,7 @@ class Settings(BaseSettings):
         [], alias="NLP_CALLBACK_HOSTS", description="Hosts batch callbacks may call besides loopback (none)."
     )
     nlp_train_seconds: float = Field(
-        100, alias="NLP_TRAIN_SECONDS", description="Time budget of the from-scratch demo translation model."
+        120, alias="NLP_TRAIN_SECONDS", description="Time budget of the from-scratch demo translation model."
     )
     fraud_training_csv: Path | None = Field(
         None, alias="FRAUD_TRAINING_CSV", description="Labelled fraud data set (the public CSV form); none by default."
@@ -164,6 +166,17 @@ class Settings(BaseSettings):
     # --- compute -----------------------------------------------------------------------------
     torch_threads: int = Field(2, alias="TORCH_THREADS")
 
+    # --- deployment (resources/k8s_tags.py, orchestration/hygiene.py, serving/tracing.py) -------
+    dagster_executor: str = Field(
+        "default", alias="DAGSTER_EXECUTOR", description="default (multiprocess) or k8s: heavy jobs run one pod per step."
+    )
+    dagster_run_retention_days: int = Field(
+        30, alias="DAGSTER_RUN_RETENTION_DAYS", description="Finished runs (and their event logs) older are purged."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, alias="OTEL_EXPORTER_OTLP_ENDPOINT", description="OTLP/HTTP collector; unset = no tracing."
+    )
+
     # --- price model -------------------------------------------------------------------------
     price_interval: str = Field(
         "1h", alias="PRICE_INTERVAL", description="Bar interval the price model learns (1h or 1d)."
@@ -199,7 +212,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_home(self) -> Path:
-        return self.home.expanduser().resolve()
+        return self.sextant_home.expanduser().resolve()
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -90,7 +90,7 @@ def validate_translator(translator: Any) -> None:
     """A loaded model must translate one sentence of a pair it claims (serving checks before swapping)."""
     langs = translator.languages
     if langs.pairs:
-        source, target = sorted(langs.pairs)[0]
+        source, target = min(langs.pairs)
     else:
         names = langs.languages
         if len(names) < 2:

@@ -40,6 +40,7 @@ from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limi
 from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import chain, dashboard, data, fraud, health, ml, nlp
 from serving.schemas import ErrorBody
+from serving.tracing import install_tracing
 
 log = logging.getLogger("serving.app")
 
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Repeated cached reads answered from the cache without routing (outermost of the app's own).
     install_fast_path(app)
+    install_tracing(app, settings)  # after the fast path, so its answers are traced too
 
     for router in OPEN_ROUTERS:
         app.include_router(router)

@@ -25,6 +25,7 @@ from ops.nlp.langcodes import UnknownLanguage, normalize
 from ops.nlp.quality import score_directions
 from ops.reporting import markdown_table
 from resources.configurable import ModelStoreResource, NlpResource, WarehouseResource
+from resources.k8s_tags import TRANSLATION_K8S
 from resources.tables import LANGUAGE_DETECTIONS, NLP_BATCH_INPUTS, TRANSLATION_INPUTS, TRANSLATIONS
 from resources.warehouse import TableSpec, Warehouse
 
@@ -160,7 +161,9 @@ def _translator(nlp: NlpResource, store):
     raise dg.Failure("no translation model: materialize translation_model first (or set TRANSLATION_MODEL)")
 
 
-@dg.asset(group_name=GROUP, kinds=KINDS | {"pytorch"}, deps=[language_detections, "translation_model"])
+@dg.asset(
+    group_name=GROUP, kinds=KINDS | {"pytorch"}, deps=[language_detections, "translation_model"], op_tags=TRANSLATION_K8S
+)
 def translations(
     context: dg.AssetExecutionContext, nlp: NlpResource, warehouse: WarehouseResource, model_store: ModelStoreResource
 ) -> dg.MaterializeResult:
@@ -256,7 +259,7 @@ class TranslationModelConfig(dg.Config):
     vocab_size: int | None = None
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch"})
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, op_tags=TRANSLATION_K8S)
 def translation_model(
     context: dg.AssetExecutionContext,
     config: TranslationModelConfig,
@@ -385,8 +388,12 @@ def translation_quality(
     warehouse.client.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=schema.MODEL_METRICS_SCHEMA))
     table = pl.DataFrame([s.__dict__ for s in scores])
     samples = pl.DataFrame(
-        {"direction": [f"{e[0]}-{e[1]}" for e in examples], "source": [e[2] for e in examples],
-         "translation": hypotheses, "reference": [e[3] for e in examples]}  # fmt: skip
+        {
+            "direction": [f"{e[0]}-{e[1]}" for e in examples],
+            "source": [e[2] for e in examples],
+            "translation": hypotheses,
+            "reference": [e[3] for e in examples],
+        }
     )
     context.log.info(f"held-out BLEU {overall.bleu}, chrF {overall.chrf} over {overall.pairs} pairs")
     return dg.MaterializeResult(

@@ -20,6 +20,7 @@ from assets.nlp.assets import language_detections, translation_inputs, translati
 from ops.nlp import schema
 from ops.nlp.callbacks import callback_problem
 from resources.configurable import NlpResource, WarehouseResource
+from resources.k8s_tags import HEAVY_JOB_TAGS, heavy_executor
 from resources.tables import NLP_BATCHES
 from resources.warehouse import Warehouse
 
@@ -32,6 +33,8 @@ nlp_job = dg.define_asset_job(
     "nlp_job",
     selection=dg.AssetSelection.assets(translation_inputs, language_detections, translations),
     description="Take in new texts, detect their languages and translate them (landing files and API batches).",
+    executor_def=heavy_executor(),
+    tags=HEAVY_JOB_TAGS,
 )
 
 

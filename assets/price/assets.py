@@ -36,6 +36,7 @@ from ops.price.plots import forecast_vs_actual_png, loss_curve_png, png_markdown
 from ops.price.promotion import decide
 from ops.reporting import markdown_table
 from resources.configurable import ModelStoreResource, PriceModelResource, WarehouseResource
+from resources.k8s_tags import PRICE_MODEL_K8S
 from resources.model_store import ModelStore, ModelStoreError
 from resources.tables import (
     MODEL_METRICS,
@@ -148,7 +149,7 @@ def price_training_set(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch"}, deps=[price_training_set])
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, deps=[price_training_set], op_tags=PRICE_MODEL_K8S)
 def price_lstm(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -202,7 +203,7 @@ def _load_lstm(store: ModelStore, version: str) -> LSTMFit:
     return LSTMFit.from_meta(json.loads(stored.files["lstm.json"]), stored.files["lstm.pt"])
 
 
-@dg.asset(group_name=GROUP, kinds=KINDS_MODEL, deps=[price_training_set, price_lstm])
+@dg.asset(group_name=GROUP, kinds=KINDS_MODEL, deps=[price_training_set, price_lstm], op_tags=PRICE_MODEL_K8S)
 def price_ensemble(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -246,6 +247,7 @@ def price_ensemble(
     group_name=GROUP,
     kinds={"scikitlearn", "polars"},
     deps=[price_training_set, price_ensemble],
+    op_tags=PRICE_MODEL_K8S,
     check_specs=[
         dg.AssetCheckSpec(
             "price_model_promotion",

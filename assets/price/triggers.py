@@ -17,6 +17,7 @@ from assets.price.assets import read_recent_features
 from ops.price.drift import Histogram, psi
 from ops.price.names import MODEL_NAME, RECENT_BARS
 from resources.configurable import ModelStoreResource, PriceModelResource, WarehouseResource
+from resources.k8s_tags import HEAVY_JOB_TAGS, heavy_executor
 from resources.model_store import ModelStoreError
 
 price_model_job = dg.define_asset_job(
@@ -24,6 +25,8 @@ price_model_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("price_model"),
     description="Snapshot the features, train the LSTM and the ensemble, evaluate walk-forward, promote if "
     "earned, publish forecasts.",
+    executor_def=heavy_executor(),
+    tags=HEAVY_JOB_TAGS,
 )
 
 

@@ -22,6 +22,8 @@ from ops.fraud.matrix import signed_log
 #: Rows HDBSCAN clusters (its cost grows faster than linearly; context needs no more).
 CLUSTER_SAMPLE = 4_000
 MIN_CLUSTER_SIZE = 30
+#: Threads scoring uses for the forest and the neighbour queries (the boosted model uses OpenMP too).
+SCORING_THREADS = 2
 #: Principal components the clustering works in.
 COMPONENTS = 6
 
@@ -32,8 +34,13 @@ class AnomalyModel:
     features: tuple[str, ...]
     clusters: ClusterContext | None = None
 
-    def anomaly_score(self, x: np.ndarray) -> np.ndarray:
-        return -self.forest.score_samples(signed_log(x))
+    def anomaly_score(self, x: np.ndarray, logged: np.ndarray | None = None) -> np.ndarray:
+        """Per row, 0-1. `logged`: `signed_log(x)` when the caller has it already."""
+        from joblib import parallel_config
+
+        z = signed_log(x) if logged is None else logged
+        with parallel_config(backend="threading", n_jobs=SCORING_THREADS):  # the trees release the GIL
+            return -self.forest.score_samples(z)
 
 
 @dataclass
@@ -47,11 +54,15 @@ class ClusterContext:
     fraud_rate: dict[int, float]  # cluster id -> fraud rate of its labelled rows (NaN when none)
     n_clusters: int
 
-    def assign(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def assign(self, x: np.ndarray, logged: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cluster id, outlier score, cluster fraud rate) per row of the raw feature matrix `x`."""
-        z = ((signed_log(x) - self.mean) / self.scale) @ self.projection
-        _dist, nearest = self.tree.query(z, k=1)
-        nearest = nearest[:, 0]
+        from concurrent.futures import ThreadPoolExecutor
+
+        z = (((signed_log(x) if logged is None else logged) - self.mean) / self.scale) @ self.projection
+        chunks = np.array_split(z, SCORING_THREADS) if len(z) >= 10_000 else [z]
+        with ThreadPoolExecutor(len(chunks)) as pool:  # KD-tree queries release the GIL
+            parts = list(pool.map(lambda c: self.tree.query(c, k=1, return_distance=False)[:, 0], chunks))
+        nearest = np.concatenate(parts)
         ids = self.labels[nearest]
         rates = np.array([self.fraud_rate.get(int(c), np.nan) for c in range(-1, self.n_clusters)])
         return ids, self.outlier_scores[nearest], rates[ids + 1]

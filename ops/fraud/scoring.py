@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from ops.fraud.anomaly import AnomalyModel
-from ops.fraud.matrix import feature_matrix
+from ops.fraud.matrix import feature_matrix, signed_log
 from ops.fraud.model import BANDS, FraudModel
 from ops.fraud.reasons import TOP_REASONS, top_reasons
 from ops.fraud.schema import RISK_SCORES_SCHEMA
@@ -84,9 +84,10 @@ def score_matrix(
     idx, vals = top_reasons(fraud.evidence.contributions_of(x))
     an = cid = cout = crate = None
     if anomaly is not None:
-        an = anomaly.anomaly_score(x)
+        logged = signed_log(x)
+        an = anomaly.anomaly_score(x, logged)
         if anomaly.clusters is not None:
-            cid, cout, crate = anomaly.clusters.assign(x)
+            cid, cout, crate = anomaly.clusters.assign(x, logged)
     return Scores(addresses, p, band, idx, vals, an, cid, cout, crate, fraud.features)
 
 

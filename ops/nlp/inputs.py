@@ -57,7 +57,7 @@ def parse_jsonl(
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
+                raise ValueError("not a JSON object")  # noqa: TRY004 - a bad line, reported as a reject
             body = record.get("text")
             if not isinstance(body, str) or not body.strip():
                 raise ValueError("missing or empty 'text'")

@@ -68,8 +68,7 @@ def _cut(sentence: str, max_chars: int) -> list[str]:
         if len(clause) <= max_chars:
             parts.append(clause)
             continue
-        for word_run in _split_keep(clause, re.compile(r"(?<=\s)")):
-            parts.append(word_run)
+        parts.extend(_split_keep(clause, re.compile(r"(?<=\s)")))
     merged: list[str] = []
     for part in parts:
         while len(part) > max_chars:  # a "word" longer than the limit (no spaces): cut it

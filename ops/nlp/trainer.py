@@ -45,7 +45,7 @@ class TrainerConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     warmup_steps: int = 100
-    max_seconds: float = 100.0
+    max_seconds: float = 120.0
     seed: int = 13
 
 

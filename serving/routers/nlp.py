@@ -410,8 +410,13 @@ def _batch(wh: Warehouse, batch_id: str) -> dict[str, Any]:
                            columns=["input_id", "source_lang", "translation", "status"])  # fmt: skip
             joined = inputs.join(done, on="input_id", how="inner").sort("item")
             items = [
-                {"item": r["item"], "text": r["text"], "source": r["source_lang"], "translation": r["translation"],
-                 "status": r["status"]}  # fmt: skip
+                {
+                    "item": r["item"],
+                    "text": r["text"],
+                    "source": r["source_lang"],
+                    "translation": r["translation"],
+                    "status": r["status"],
+                }
                 for r in joined.iter_rows(named=True)
             ]
     return BatchStatus(

@@ -24,10 +24,16 @@ def test_definitions_load_with_lineage_checks_and_triggers(settings):
     assert parents["ohlcv_rejects"] == {"raw_ohlcv"}
     assert parents["ohlcv_features"] == {"ohlcv"}
     assert parents["market_daily_summary"] == {"ohlcv"}
+    groups = {}
     for key in keys:
         node = graph.get(dg.AssetKey(key))
-        assert node.group_name == "market"
+        groups.setdefault(node.group_name, set()).add(key)
         assert node.description, f"{key} has no description for the UI"
+    assert groups["market"] == {"raw_ohlcv", "ohlcv", "ohlcv_rejects", "ohlcv_features", "market_daily_summary"}
+    assert groups["chain"] == {"chain_blocks", "chain_transactions", "chain_logs", "token_transfers", "contracts"}
+    assert {"chain_intel", "price_model", "fraud", "nlp"} <= set(groups)
+    for key in groups["chain"] - {"chain_blocks"}:  # one fetch feeds all five; lineage shows blocks first
+        assert parents[key] == {"chain_blocks"}
 
     checks = {(c.asset_key.to_user_string(), c.name): c for c in _check_specs(defs)}
     assert checks[("ohlcv", "bars_suite")].blocking
@@ -37,6 +43,8 @@ def test_definitions_load_with_lineage_checks_and_triggers(settings):
     assert defs.resolve_schedule_def("market_hourly_schedule").cron_schedule == "5 * * * *"
     assert defs.resolve_sensor_def("market_landing_sensor") is not None
     assert defs.resolve_job_def("market_job") is not None
+    assert defs.resolve_sensor_def("chain_new_blocks_sensor").job_name == "chain_job"
+    assert defs.resolve_sensor_def("automation_conditions") is not None  # eager assets work out of the box
 
 
 def _check_specs(defs: dg.Definitions):

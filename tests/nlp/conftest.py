@@ -80,4 +80,4 @@ def promote_tiny_model(store_url: str, folder: Path) -> str:
 
 
 # The API fixtures (an app over the test's warehouse, a client with a read token) are the serving tests'.
-from tests.serving.conftest import make_client  # noqa: E402, F401
+from tests.serving.conftest import make_client  # noqa: F401

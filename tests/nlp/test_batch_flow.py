@@ -25,7 +25,7 @@ class CallbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the http.server API
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 outer.received.append(json.loads(self.rfile.read(length)))
                 self.send_response(204)

@@ -29,3 +29,14 @@ def test_environment_switches_to_production(monkeypatch):
     assert s.cache_url == "redis://cache:6379/0"
     assert s.market_symbols == ["BTC-USD", "ETH-USD"]
     assert s.serving_domains == ["data", "ml"]
+
+
+def test_home_is_never_read_from_the_shells_home_variable(monkeypatch, tmp_path):
+    from resources.settings import Settings
+
+    monkeypatch.delenv("SEXTANT_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "someone"))
+    monkeypatch.chdir(tmp_path)
+    assert Settings().resolved_home == (tmp_path / ".sextant").resolve()
+    monkeypatch.setenv("SEXTANT_HOME", str(tmp_path / "state"))
+    assert Settings().resolved_home == (tmp_path / "state").resolve()

@@ -1,0 +1,2 @@
+-- The Dagster storage database beside the warehouse (database sextant).
+CREATE DATABASE dagster;
