@@ -107,18 +107,17 @@ def up(
     days: Annotated[int, typer.Option(help="Days of market data to materialize first.")] = 7,
     dagster_port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
 ) -> None:
-    """Materialize the market assets, then run the Dagster webserver, daemon and API until Ctrl-C."""
+    """Start the devnet, materialize the market, price and NLP assets, then run Dagster (UI + daemon) and the
+    API until Ctrl-C; the chain sensor indexes the devnet as it mines."""
     settings = get_settings()
     settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
     devnet = _start_local_devnet(settings)  # plays its scenario while the market assets materialize
     try:
         materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
-        from assets.price.demo import train_price_model
+        from orchestration.demo import materialize_group
 
-        train_price_model(_instance(), settings, console)  # so the forecast endpoint answers from the start
-        from assets.nlp.demo import prepare_nlp
-
-        prepare_nlp(_instance(), settings, console)  # the translation model and the NLP tables, once
+        for group in ("price_model", "nlp"):  # so the forecast and translation endpoints answer from the start
+            materialize_group(_instance(), settings, console, group)
     except BaseException:
         if devnet is not None:  # never leave the child behind
             devnet.send_signal(signal.SIGINT)

@@ -1,0 +1,59 @@
+"""The first runs `sextant up` makes, so every endpoint answers from the start.
+
+Each is one run of a whole asset group. A failed run is reported and not fatal: the other domains
+still come up (the forecast API then answers with the persistence baseline until the daily schedule
+or the drift sensor trains a model; translation waits for the `nlp` group's next run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+#: A sample NLP landing file, dropped into an empty landing folder so the UI shows inputs,
+#: detections and translations right away.
+DEMO_INPUTS = Path(__file__).resolve().parents[1] / "ops" / "nlp" / "corpus" / "demo_inputs.jsonl"
+
+#: group -> (what the spinner says, what failure means for the user)
+GROUPS = {
+    "price_model": (
+        "training the LSTM and the ensemble, walk-forward evaluation",
+        "the API serves the persistence baseline",
+    ),
+    "nlp": (
+        "translation model (trained once, then reused), detections, translations",
+        "see the Dagster UI for its logs",
+    ),
+}
+
+
+def materialize_group(instance, settings, console, group: str) -> bool:
+    """Materialize every asset of `group` once in `instance`; True when the run succeeded."""
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+
+    if group == "nlp":
+        landing = settings.resolved_nlp_landing_dir
+        landing.mkdir(parents=True, exist_ok=True)
+        if not any(landing.glob("*.jsonl")):
+            shutil.copy(DEMO_INPUTS, landing / DEMO_INPUTS.name)
+    doing, if_failed = GROUPS[group]
+    defs = build_definitions(settings)
+    started = time.monotonic()
+    with console.status(f"[bold]{group}: {doing} ..."):
+        result = dg.materialize(
+            list(defs.assets or []),
+            instance=instance,
+            resources=defs.resources,
+            selection=dg.AssetSelection.groups(group),
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+        )
+    seconds = time.monotonic() - started
+    if result.success:
+        console.print(f"[green]{group} assets materialized in {seconds:.0f} s")
+    else:
+        console.print(f"[yellow]{group} run failed after {seconds:.0f} s; {if_failed}")
+    return result.success
