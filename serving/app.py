@@ -63,6 +63,7 @@ GATEWAY_RESPONSES: dict[int | str, dict] = {
     401: {"model": ErrorBody, "description": "Missing, malformed, unknown or revoked bearer token."},
     403: {"model": ErrorBody, "description": "The token lacks the scope the route needs."},
     429: {"model": ErrorBody, "description": "Rate limit exceeded; see Retry-After and X-RateLimit-*."},
+    413: {"model": ErrorBody, "description": "Request body larger than MAX_BODY_BYTES."},
 }
 
 

@@ -12,9 +12,11 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("serving.errors")
 
@@ -70,6 +72,26 @@ async def _warehouse_unavailable(request: Request, exc: Exception) -> JSONRespon
     )
 
 
+#: What FastAPI says (as a 400) when a body cannot even be decoded, e.g. bytes that are not UTF-8.
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own answer, except an undecodable body: that is a validation error like any other
+    malformed JSON (422 naming the body), not a bare 400 no client schema documents."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [
+                    {"type": "json_invalid", "loc": ["body"], "msg": "the body is not valid JSON text (UTF-8)", "input": None}
+                ]
+            },
+        )
+    return await http_exception_handler(request, exc)
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(status_code=500, content={"detail": INTERNAL_ERROR})
@@ -78,6 +100,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers above. FastAPI keeps its own 422 handler for validation errors."""
     app.add_exception_handler(NotMaterialized, _not_materialized)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     # OperationalError, InterfaceError and the rest of the driver errors, plus an exhausted pool.
     app.add_exception_handler(sa_exc.DBAPIError, _warehouse_unavailable)
     app.add_exception_handler(sa_exc.TimeoutError, _warehouse_unavailable)

@@ -148,3 +148,17 @@ def played_devnet(devnet_build_dir):
     server, truth = start_devnet(DEVNET_SEED, port=0, blocks=DEVNET_BLOCKS, cache_dir=devnet_build_dir)
     yield server, truth
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_defs_state_storage():
+    """Each test starts with no Dagster definitions-state storage in its context.
+
+    Dagster keeps the storage of the last entered instance in a context variable; a test whose
+    instance was already collected once left it behind, and the next test that resolved an asset
+    graph failed with "Attempted to resolve undefined DagsterInstance weakref".
+    """
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield

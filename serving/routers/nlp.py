@@ -41,7 +41,6 @@ from resources.tables import NLP_BATCH_INPUTS, NLP_BATCHES, TRANSLATION_INPUTS, 
 from resources.warehouse import Warehouse
 from serving.deps import SettingsDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
-from serving.gateway import cached_read
 from serving.models import ServedModel
 
 router = APIRouter(prefix="/api/v1/nlp", tags=["nlp"], responses=ERROR_RESPONSES)
@@ -238,8 +237,8 @@ async def _translator(request: Request):
         translator = await request.app.state.guard.call("models", _load_translator, request)
     except TranslatorLoadError as exc:
         raise HTTPException(status_code=503, detail=str(exc)[:500]) from None
-    if translator is None:
-        raise HTTPException(status_code=503, detail=NO_MODEL)
+    if translator is None:  # like any data set not materialized yet: 404 saying what to run
+        raise HTTPException(status_code=404, detail=NO_MODEL)
     return translator
 
 
@@ -260,7 +259,10 @@ async def detect(body: DetectRequest, settings: SettingsDep):
     "/translate",
     response_model=TranslateResponse,
     summary="Translate texts now (source detected per text when omitted)",
-    responses={503: {"description": "No translation model is available yet."}},
+    responses={
+        404: {"description": "No translation model is available yet (materialize translation_model)."},
+        503: {"description": "The configured translation model could not be loaded."},
+    },
 )
 async def translate(body: TranslateRequest, request: Request, settings: SettingsDep):
     _check_texts(body.texts, settings, settings.nlp_max_texts)
@@ -390,8 +392,9 @@ BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id POS
 @router.get("/translate/batch/{batch_id}", response_model=BatchStatus, name="batch_status",
             summary="A batch's status and its translations so far")  # fmt: skip
 async def batch_status(batch_id: BatchId, request: Request, warehouse: WarehouseDep):
-    tables = [NLP_BATCHES.name, TRANSLATION_INPUTS.name, TRANSLATIONS.name]
-    return await cached_read(request, "data", tables, {"batch": batch_id}, partial(_batch, warehouse, batch_id))
+    # A status that clients poll: read fresh every time (through the breaker), never from the cache,
+    # whose table-version memo could show "submitted" for a moment after the run finished.
+    return await request.app.state.guard.call("warehouse", partial(_batch, warehouse, batch_id))
 
 
 def _batch(wh: Warehouse, batch_id: str) -> dict[str, Any]:

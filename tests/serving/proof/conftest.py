@@ -124,6 +124,8 @@ class RouteInfo:
     template: str
     #: True for FastAPI's own documentation routes (OpenAPI JSON, Swagger UI and its OAuth redirect).
     documentation: bool
+    #: Scopes the route itself demands beyond the gateway's `read` (e.g. {"write"} for feedback).
+    scopes: frozenset[str] = frozenset()
 
     @property
     def path(self) -> str:
@@ -156,9 +158,23 @@ def app_routes(app: FastAPI) -> list[RouteInfo]:
             continue
         original = getattr(route, "original_route", route)
         documentation = template in docs and not isinstance(original, APIRoute)
+        scopes = _demanded_scopes(getattr(route, "dependant", None) or getattr(original, "dependant", None))
         for method in sorted(methods - {"HEAD"}):
-            out.append(RouteInfo(method, template, documentation))
+            out.append(RouteInfo(method, template, documentation, frozenset(scopes - {"read"})))
     return out
+
+
+def _demanded_scopes(dependant: Any) -> set[str]:
+    """Scopes of every `require_scopes(...)` dependency in a route's dependency tree (by its name)."""
+    found: set[str] = set()
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        node = stack.pop()
+        name = getattr(getattr(node, "call", None), "__name__", "")
+        if name.startswith("require_scopes_"):
+            found |= set(name.removeprefix("require_scopes_").split("_")) - {"none"}
+        stack.extend(getattr(node, "dependencies", []))
+    return found
 
 
 def is_metrics_route(template: str) -> bool:

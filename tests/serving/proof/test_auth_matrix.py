@@ -8,7 +8,8 @@ without editing this file, and is protected unless it is named open here:
 - FastAPI's documentation routes (OpenAPI JSON, Swagger UI), which the browser page loads anonymously.
 
 For each route: no token -> 401 `WWW-Authenticate: Bearer`; a wrong token -> 401; a valid read token
--> neither 401 nor 403; the same token once revoked -> 401.
+-> neither 401 nor 403 (a route that demands more, e.g. `write`, answers 403 naming the scope, and
+passes with a token that has it); the read token once revoked -> 401.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def test_every_route_needs_a_token_unless_open(make_app, seeded, metrics_public:
 
     with running(app, raise_server_exceptions=False) as client:
         token = issue(seeded, "matrix-reader")
+        writer = issue(seeded, "matrix-admin", "read,write,admin")
         valid = auth(token)
         wrong = _wrong_credentials(token.token)
         for route in routes:
@@ -101,8 +103,19 @@ def test_every_route_needs_a_token_unless_open(make_app, seeded, metrics_public:
                 else:
                     expect(response.status_code not in (401, 403), route, f"is open ({name})", response)
             response = _call(client, route, valid)
-            expect(response.status_code not in (401, 403), route, "with a valid read token", response)
-            expect(response.status_code < 500, route, "with a valid read token", response)
+            if route.scopes:  # e.g. feedback needs `write`: a read token is refused, naming the scope
+                expect(response.status_code == 403, route, f"with a read token should be 403 ({route.scopes})", response)
+                expect(
+                    "insufficient_scope" in response.headers.get("www-authenticate", ""),
+                    route,
+                    "with a read token should say insufficient_scope",
+                    response,
+                )
+                response = _call(client, route, auth(writer))
+                expect(response.status_code not in (401, 403), route, "with a token of its scopes", response)
+            else:
+                expect(response.status_code not in (401, 403), route, "with a valid read token", response)
+            expect(response.status_code < 500, route, "with a valid token", response)
 
         # Revoked through the app's own store: this process forgets the token at once.
         assert client.app.state.token_store.revoke(token.token_id)
