@@ -48,7 +48,7 @@ class ClusterContext:
     mean: np.ndarray
     scale: np.ndarray
     projection: np.ndarray  # (features, COMPONENTS): standardized log features -> cluster space
-    tree: object  # sklearn KDTree over the fitted sample
+    tree: object  # scipy KDTree over the fitted sample (its queries run on several threads)
     labels: np.ndarray  # cluster id of each fitted row
     outlier_scores: np.ndarray  # GLOSH score of each fitted row
     fraud_rate: dict[int, float]  # cluster id -> fraud rate of its labelled rows (NaN when none)
@@ -56,13 +56,8 @@ class ClusterContext:
 
     def assign(self, x: np.ndarray, logged: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cluster id, outlier score, cluster fraud rate) per row of the raw feature matrix `x`."""
-        from concurrent.futures import ThreadPoolExecutor
-
         z = (((signed_log(x) if logged is None else logged) - self.mean) / self.scale) @ self.projection
-        chunks = np.array_split(z, SCORING_THREADS) if len(z) >= 10_000 else [z]
-        with ThreadPoolExecutor(len(chunks)) as pool:  # KD-tree queries release the GIL
-            parts = list(pool.map(lambda c: self.tree.query(c, k=1, return_distance=False)[:, 0], chunks))
-        nearest = np.concatenate(parts)
+        _dist, nearest = self.tree.query(z, k=1, workers=SCORING_THREADS)
         ids = self.labels[nearest]
         rates = np.array([self.fraud_rate.get(int(c), np.nan) for c in range(-1, self.n_clusters)])
         return ids, self.outlier_scores[nearest], rates[ids + 1]
@@ -80,7 +75,7 @@ def fit_clusters(x: np.ndarray, labels: np.ndarray | None, seed: int = 0,
                  sample: int = CLUSTER_SAMPLE, min_cluster_size: int = MIN_CLUSTER_SIZE) -> ClusterContext:
     """HDBSCAN on a sample of standardized log features; `labels` (1 fraud, 0 normal, -1 unknown)."""
     import hdbscan
-    from sklearn.neighbors import KDTree
+    from scipy.spatial import KDTree
 
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(x), size=min(sample, len(x)), replace=False) if len(x) > sample else np.arange(len(x))
@@ -92,7 +87,7 @@ def fit_clusters(x: np.ndarray, labels: np.ndarray | None, seed: int = 0,
     # principal axes of the standardized sample (SVD), the first COMPONENTS of them
     _u, _s, vt = np.linalg.svd(standardized - standardized.mean(axis=0), full_matrices=False)
     projection = vt[: min(COMPONENTS, vt.shape[0])].T
-    z = standardized @ projection
+    z = (standardized @ projection).astype(np.float64)
     clusterer = hdbscan.HDBSCAN(min_cluster_size=min(min_cluster_size, max(2, len(z) // 5)), min_samples=10)
     clusterer.fit(z)
     ids = clusterer.labels_.astype(np.int64)

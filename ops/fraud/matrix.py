@@ -19,8 +19,12 @@ def feature_matrix(frame: pl.DataFrame, features: Sequence[str] = FEATURES) -> n
 
 
 def signed_log(x: np.ndarray) -> np.ndarray:
-    """sign(x) * log1p(|x|), NaN as 0: counts and ether amounts span ten orders of magnitude, and a
-    random split between a column's min and max (IsolationForest) or a Euclidean distance
-    (HDBSCAN) is only meaningful once they are compressed."""
-    out = np.sign(x) * np.log1p(np.abs(x))
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    """sign(x) * log1p(|x|) as float32, NaN as 0: counts and ether amounts span ten orders of magnitude,
+    and a random split between a column's min and max (IsolationForest) or a Euclidean distance
+    (HDBSCAN) is only meaningful once they are compressed. float32 is what the forest's trees use;
+    the operations run in place (a million rows are scored in one go)."""
+    z = np.abs(x).astype(np.float32)
+    np.log1p(z, out=z)
+    np.copysign(z, x.astype(np.float32, copy=False), out=z)
+    z[~np.isfinite(z)] = 0.0
+    return z

