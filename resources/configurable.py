@@ -140,6 +140,14 @@ class PriceModelResource(dg.ConfigurableResource):
     walk_forward_folds: int = 4
 
 
+def _fraud_labels(settings: Settings) -> str | None:
+    """FRAUD_LABELS_PATH, else the local devnet's ground truth when it has been written (its scam addresses)."""
+    if settings.fraud_labels_path:
+        return str(settings.fraud_labels_path)
+    truth = settings.resolved_devnet_ground_truth
+    return str(truth) if truth.is_file() else None
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of every asset, from one Settings object."""
     return {
@@ -168,7 +176,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "fraud_data": FraudDataResource(
             training_csv=str(settings.fraud_training_csv) if settings.fraud_training_csv else None,
-            labels_path=str(settings.fraud_labels_path) if settings.fraud_labels_path else None,
+            labels_path=_fraud_labels(settings),
             min_roc_auc=settings.fraud_min_roc_auc,
         ),
         "nlp": NlpResource(

@@ -46,7 +46,9 @@ def read_label_file(path: str | Path) -> pl.DataFrame:
 
     Accepted forms: a CSV with `address` and `label` (or `flag`/`is_fraud`) columns; a JSON list of
     `{"address", "label"}` objects; or a JSON object of address lists, e.g. a devnet ground truth
-    `{"scam_addresses": [...], "normal_addresses": [...]}` (keys naming scam/fraud are label 1).
+    `{"scam_addresses": [...], "normal_addresses": [...]}` (keys naming scam/fraud are label 1); or the
+    devnet's ground truth file, whose scam addresses are fraud and whose traders and exchange users
+    are normal.
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -70,7 +72,19 @@ def _as_label(value: object) -> int:
     raise ValueError(f"label {value!r} is neither 1 (fraud) nor 0 (normal)")
 
 
+#: Roles of a devnet ground truth (`resources/devnet/scenario.py`) whose addresses are labelled.
+DEVNET_FRAUD_ROLES = ("scam_addresses",)
+DEVNET_NORMAL_ROLES = ("traders", "exchange_users")
+
+
 def _json_labels(payload: object) -> Iterable[tuple[str, int]]:
+    if isinstance(payload, dict) and isinstance(payload.get("accounts"), dict):  # a devnet ground truth
+        accounts = payload["accounts"]
+        for roles, label in ((DEVNET_FRAUD_ROLES, 1), (DEVNET_NORMAL_ROLES, 0)):
+            for role in roles:
+                for address in accounts.get(role, []):
+                    yield address, label
+        return
     if isinstance(payload, list):
         for item in payload:
             yield item["address"], _as_label(item.get("label", item.get("flag", item.get("is_fraud"))))

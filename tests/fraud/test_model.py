@@ -115,3 +115,17 @@ def test_label_files_and_training_frame(tmp_path):
     frame = training_frame(None, chain, [truth, feedback])  # feedback (later) relabels 0xcd
     assert dict(frame.select("address", "label").iter_rows()) == {"0xab": 1, "0xcd": 1}
     assert training_frame(None, None, [labels_frame([("0x1", 1)], "x")]).is_empty()
+
+
+def test_the_devnet_ground_truth_is_a_label_file(played_devnet, tmp_path):
+    """The devnet's own ground truth labels its scam addresses as fraud and its traders as normal."""
+    import json
+
+    _, truth = played_devnet
+    path = tmp_path / "ground_truth.json"
+    path.write_text(json.dumps(truth))
+    labels = dict(read_label_file(path).select("address", "label").iter_rows())
+    scams = {s["address"] for s in truth["scam_addresses"]}
+    assert scams and all(labels[a] == 1 for a in scams)
+    assert all(labels[a] == 0 for a in truth["accounts"]["traders"])
+    assert sum(labels.values()) == len(truth["accounts"]["scam_addresses"])
