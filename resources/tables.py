@@ -99,7 +99,19 @@ ADDRESS_RISK_SCORES = TableSpec(
 )
 FRAUD_FEEDBACK = TableSpec("fraud_feedback", fraud.FEEDBACK_SCHEMA, fraud.FEEDBACK_KEY)
 #: Model quality figures (model, metric, version); serving's metrics and dashboard read the latest.
-MODEL_METRICS = TableSpec("model_metrics", fraud.MODEL_METRICS_SCHEMA, fraud.MODEL_METRICS_KEY)
+#: Quality measurements of models (price MAE ratio, BLEU, fraud precision and recall, ...), one row per
+#: (model, metric, version); every domain writes here, serving exports the latest values as metrics.
+MODEL_METRICS = TableSpec(
+    "model_metrics",
+    {
+        "model": pl.Utf8,
+        "metric": pl.Utf8,
+        "version": pl.Utf8,
+        "value": pl.Float64,
+        "measured_at": pl.Datetime("us", "UTC"),
+    },
+    ("model", "metric", "version"),
+)
 
 # -- price model (ops/price) ---------------------------------------------------------------------------
 #: The snapshot of `ohlcv_features` (one interval) the price models of a run were trained on.

@@ -26,7 +26,13 @@ from ops.nlp.quality import score_directions
 from ops.reporting import markdown_table
 from resources.configurable import ModelStoreResource, NlpResource, WarehouseResource
 from resources.k8s_tags import TRANSLATION_K8S
-from resources.tables import LANGUAGE_DETECTIONS, NLP_BATCH_INPUTS, TRANSLATION_INPUTS, TRANSLATIONS
+from resources.tables import (
+    LANGUAGE_DETECTIONS,
+    MODEL_METRICS,
+    NLP_BATCH_INPUTS,
+    TRANSLATION_INPUTS,
+    TRANSLATIONS,
+)
 from resources.warehouse import TableSpec, Warehouse
 
 GROUP = "nlp"
@@ -35,7 +41,6 @@ KINDS = {"polars", "sql"}
 CHUNK = 64
 
 #: Model quality measurements; the same table and contract every model-training domain writes.
-MODEL_METRICS = TableSpec("model_metrics", schema.MODEL_METRICS_SCHEMA, schema.MODEL_METRICS_KEY)
 INPUT_REJECTS = TableSpec(
     "translation_input_rejects",
     {"origin_ref": pl.Utf8, "line": pl.Int64, "reason": pl.Utf8, "seen_at": pl.Datetime("us", "UTC")},
@@ -385,7 +390,7 @@ def translation_quality(
     metrics += [(f"chrf_{s.direction}", s.chrf) for s in scores[:-1]]
     rows = [{"model": schema.MODEL_NAME, "metric": m, "version": version, "value": float(v), "measured_at": now}
             for m, v in metrics]  # fmt: skip
-    warehouse.client.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=schema.MODEL_METRICS_SCHEMA))
+    warehouse.client.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
     table = pl.DataFrame([s.__dict__ for s in scores])
     samples = pl.DataFrame(
         {

@@ -107,16 +107,6 @@ FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
 }
 FEEDBACK_KEY = ("address",)
 
-#: Quality measurements of models, one row per (model, metric, version); the dashboard reads them.
-MODEL_METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "model": pl.Utf8,
-    "metric": pl.Utf8,
-    "version": pl.Utf8,
-    "value": pl.Float64,
-    "measured_at": pl.Datetime("us", "UTC"),
-}
-MODEL_METRICS_KEY = ("model", "metric", "version")
-
 
 def normalize_address(address: str) -> str:
     """Addresses compare lower-case (checksummed and plain spellings are the same account)."""

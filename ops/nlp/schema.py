@@ -83,13 +83,3 @@ TRANSLATIONS_SCHEMA: dict[str, pl.DataType] = {
 TRANSLATIONS_KEY = ("input_id", "target_lang")
 OK, SAME_LANGUAGE, UNSUPPORTED, UNDETERMINED = "ok", "same_language", "unsupported", "undetermined"
 
-#: Model quality measurements (the table the dashboard and /api/metrics read), one row per
-#: (model, metric, version). The same contract as the other model-training domains use.
-MODEL_METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "model": pl.Utf8,
-    "metric": pl.Utf8,
-    "version": pl.Utf8,
-    "value": pl.Float64,
-    "measured_at": UTC_TS,
-}
-MODEL_METRICS_KEY = ("model", "metric", "version")
