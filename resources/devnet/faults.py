@@ -26,46 +26,27 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
+
+from resources.devnet.rpc_server import BackgroundServer, LocalServer, QuietHandler
 
 FAULT_KINDS = ("http_429", "http_503", "timeout", "rpc_error")
 INJECTED_ERROR = {"code": -32000, "message": "injected fault: temporarily unavailable, try again"}
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _ProxyServer(LocalServer):
     proxy: FaultProxy
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
+class _Handler(QuietHandler):
     server: _ProxyServer
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.proxy._handle(self, body)
 
-    def do_GET(self) -> None:
-        self.reply(200, b'{"ok":true}')
 
-    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class FaultProxy:
+class FaultProxy(BackgroundServer):
     """``with FaultProxy(upstream_url, rate=0.3, seed=7) as url: ...`` -- see the module docstring."""
 
     def __init__(
@@ -96,32 +77,14 @@ class FaultProxy:
         self._stopping = threading.Event()
         self._server = _ProxyServer(("127.0.0.1", port), _Handler)
         self._server.proxy = self
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
-        self._thread.start()
-        return self.url
+    _thread_name = "fault-proxy"
 
     def stop(self) -> None:
         self._stopping.set()  # releases held "timeout" requests
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # --- the proxy ------------------------------------------------------------------------------
 

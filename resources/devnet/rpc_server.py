@@ -1,4 +1,4 @@
-"""One small HTTP JSON-RPC 2.0 server in front of any backend (devnet chain, replay, fault proxy).
+"""One small HTTP JSON-RPC 2.0 server in front of any backend (devnet chain, recorded replay).
 
 Why our own and not a framework: the server must accept batch arrays, answer each element on its
 own (one failing call does not fail the batch), speak HTTP/1.1 keep-alive so clients reuse
@@ -7,12 +7,15 @@ standard library's threading server does all of that in a page.
 
 A backend is anything with ``call(method, params) -> result``. It raises ``RpcError`` for a JSON-RPC
 error answer. A result may be ``RawJson`` (already-encoded bytes) to skip encoding on hot paths.
+The fault proxy (`faults.py`) is an HTTP server of its own but shares the handler basics and the
+start/stop lifecycle defined here.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -38,16 +41,6 @@ class RpcError(Exception):
         if self.data is not None:
             error["data"] = self.data
         return error
-
-
-class HttpReply(Exception):
-    """Raised by a backend to answer the whole HTTP request with a status (a fault proxy's 429 or 503)."""
-
-    def __init__(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +80,6 @@ def answer_one(backend: Backend, request: Any) -> bytes:
         return _encode_result(request_id, backend.call(request["method"], params))
     except RpcError as error:
         return _encode_error(request_id, error)
-    except HttpReply:
-        raise
     except Exception as error:  # noqa: BLE001 - a backend bug is still a JSON-RPC answer, not a dropped connection
         return _encode_error(request_id, RpcError(INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}"))
 
@@ -106,29 +97,21 @@ def answer(backend: Backend, body: bytes) -> bytes:
     return answer_one(backend, payload)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class QuietHandler(BaseHTTPRequestHandler):
+    """What every local JSON-RPC endpoint here shares: keep-alive, no Nagle, JSON replies, no access log."""
+
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse one connection for many calls
     # Headers and body go out in two writes; with Nagle on, the second waits for the client's delayed
     # ACK (~40 ms per call on Linux). TCP_NODELAY sends both at once.
     disable_nagle_algorithm = True
-    server: _Server
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
-        try:
-            with self.server.lock if self.server.serialize else _NO_LOCK:
-                reply = answer(self.server.backend, body)
-            self._send(200, reply, {"Content-Type": "application/json"})
-        except HttpReply as http:
-            self._send(http.status, http.body, http.headers)
 
     def do_GET(self) -> None:  # a liveness probe for scripts and compose health checks
-        self._send(200, b'{"ok":true}', {"Content-Type": "application/json"})
+        self.reply(200, b'{"ok":true}')
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        for name, value in headers.items():
+        self.send_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -138,38 +121,17 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()
-
-
-class _Server(ThreadingHTTPServer):
+class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    backend: Backend
-    lock: threading.Lock
-    serialize: bool
 
 
-class JsonRpcServer:
-    """Serve ``backend`` on 127.0.0.1 in a background thread; ``with JsonRpcServer(b) as url: ...``.
+class BackgroundServer:
+    """Start, stop and `with` for a `LocalServer` served from a daemon thread (``self._server``)."""
 
-    ``serialize=True`` runs one call at a time, for backends that are not thread-safe (eth-tester).
-    ``port=0`` picks a free port; ``url`` says which.
-    """
-
-    def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 0, *, serialize: bool = False) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.backend = backend
-        self._server.lock = threading.Lock()
-        self._server.serialize = serialize
-        self._thread: threading.Thread | None = None
+    _server: LocalServer
+    _thread_name = "local-server"
+    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -177,16 +139,9 @@ class JsonRpcServer:
         return f"http://{host}:{port}"
 
     def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="jsonrpc-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self._thread_name, daemon=True)
         self._thread.start()
         return self.url
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the CLI)."""
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -199,3 +154,42 @@ class JsonRpcServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Handler(QuietHandler):
+    server: _Server
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock if self.server.serialize else nullcontext():
+            answered = answer(self.server.backend, body)
+        self.reply(200, answered)
+
+
+class _Server(LocalServer):
+    backend: Backend
+    lock: threading.Lock
+    serialize: bool
+
+
+class JsonRpcServer(BackgroundServer):
+    """Serve ``backend`` on 127.0.0.1 in a background thread; ``with JsonRpcServer(b) as url: ...``.
+
+    ``serialize=True`` runs one call at a time, for backends that are not thread-safe (eth-tester).
+    ``port=0`` picks a free port; ``url`` says which.
+    """
+
+    _thread_name = "jsonrpc-server"
+
+    def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 0, *, serialize: bool = False) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.backend = backend
+        self._server.lock = threading.Lock()
+        self._server.serialize = serialize
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the CLI)."""
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
