@@ -39,7 +39,6 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 if TYPE_CHECKING:
     from ops.chain.decode import ChainFrames
-    from resources.settings import Settings
 
 Json = dict[str, Any]
 Call = tuple[str, list[Any]]
@@ -222,20 +221,6 @@ class ChainRPC:
             session=self._session,
             exception_retry_configuration=None,  # retries are ours (backoff, partial batches, breaker)
         )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> ChainRPC:
-        options: dict[str, Any] = {
-            "batch_size": settings.chain_batch_size,
-            "workers": settings.chain_workers,
-            "max_rps": settings.chain_max_rps or None,
-            "timeout_seconds": settings.chain_timeout_seconds,
-            "retry_attempts": settings.chain_retry_attempts,
-            "breaker_failures": settings.chain_breaker_failures,
-            "breaker_recovery_seconds": settings.chain_breaker_recovery_seconds,
-        }
-        options.update(overrides)
-        return cls(settings.chain_rpc_url, **options)
 
     def close(self) -> None:
         self._session.close()
