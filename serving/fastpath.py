@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resources.tokens import Principal
 from serving.observability import ENDPOINT_SCOPE_KEY, endpoint_template, service_of
-from serving.ratelimit import CARRIED_DECISION_SCOPE_KEY, UNMATCHED_ROUTE, RateLimitDecision, principal_key
+from serving.ratelimit import CARRIED_DECISION_SCOPE_KEY, RateLimitDecision, limited_route, principal_key
 
 log = logging.getLogger("serving.fastpath")
 
@@ -367,7 +367,7 @@ class FastPathMiddleware:
             return  # not behind the gateway's rate limit and authentication
         if self._principal(state, token) != principal:
             return  # the principal on the request is not the token's
-        limit_route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE  # as rate_limit reads it
+        limit_route = limited_route(scope)
         endpoint = endpoint_template(scope, root_path)
         if endpoint is None:
             return

@@ -52,6 +52,13 @@ log = logging.getLogger("serving.ratelimit")
 
 #: The route key used when a request has no matched route (should not happen behind a router).
 UNMATCHED_ROUTE = "<unmatched>"
+
+
+def limited_route(scope) -> str:
+    """The route template a request's budget is counted under (one place: the fast path counts alike)."""
+    return getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+
+
 #: Scope key of a decision the fast path (`serving.fastpath`) already took for this request, as
 #: (client key, route, decision): `rate_limit` uses it instead of counting the request again.
 CARRIED_DECISION_SCOPE_KEY = "sextant.ratelimit.carried"
@@ -324,8 +331,7 @@ async def rate_limit(request: Request) -> RateLimitDecision:
         raise RuntimeError("no rate limiter: set app.state.rate_limiter (see serving.ratelimit)")
     principal = getattr(request.state, "principal", None)
     key = client_key(request, _principal_client_id(principal), limiter.trusted_proxies)
-    route = request.scope.get("route")
-    route_path = getattr(route, "path", None) or UNMATCHED_ROUTE
+    route_path = limited_route(request.scope)
     carried = request.scope.pop(CARRIED_DECISION_SCOPE_KEY, None)
     if carried is not None and carried[0] == key and carried[1] == route_path:
         decision = carried[2]  # counted by the fast path before it handed the request over
