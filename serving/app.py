@@ -151,6 +151,10 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        # Tracing is ours (`serving.tracing`, on the app's own provider, off unless configured).
+        # FastAPI's native telemetry stays off: it would double the spans whenever some library set a
+        # global provider, and while off it costs nothing (on, it checks the providers per request).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     configure_logging(settings.service_name)  # JSON lines; after uvicorn's own logging setup

@@ -113,12 +113,17 @@ class ResponseCache:
         self.misses = 0
         self.stale_served = 0
         self.errors = 0
+        #: Bumped whenever entries are dropped on purpose (clear, invalidate): whoever holds a copy of
+        #: an entry (the fast path's recipes) reads it again after a change.
+        self.generation = 0
 
         # Private instances: the module-level `cashews.cache` is shared by everything in the process.
         self._memory = Cache(name=f"{namespace}-memory")
         # check_repr=False: cashews would repr() every value it reads (a copy of the whole answer) to
         # catch unpicklable objects; ours are always our own "epoch\nJSON" strings.
-        self._memory.setup("mem://", size=memory_size, check_interval=10, pickle_type="null", check_repr=False)
+        self._memory.setup(
+            "mem://", size=memory_size, check_interval=10, pickle_type="null", check_repr=False
+        )
         self._redis: Cache | None = None
         if url.startswith(_REDIS_SCHEMES):
             self._redis = Cache(name=f"{namespace}-redis")
@@ -201,7 +206,7 @@ class ResponseCache:
         """
         ttl = self.ttl_for(kind)
         key = self.key_for(kind, key_parts, version=version, client=client)
-        entry = await self._get(key)
+        entry = await self.peek(key)
         if entry is not None:
             self.hits += 1
             return JsonResult(entry[1], hit=True, stored_at=entry[0])
@@ -209,7 +214,7 @@ class ResponseCache:
         try:
             value = await loader()
         except Exception as exc:
-            stale = await self._get(self._stale_key(key))
+            stale = await self.peek(self._stale_key(key))
             if stale is None:
                 raise
             self.stale_served += 1
@@ -231,6 +236,7 @@ class ResponseCache:
         self, kind: str, key_parts: Mapping[str, Any], *, version: str, client: str | None = None
     ) -> None:
         """Drop the fresh entry of one answer (the stale copy stays as a fallback)."""
+        self.generation += 1
         await self._call("delete", self.key_for(kind, key_parts, version=version, client=client))
 
     # --- backend calls with failover -----------------------------------------------------------
@@ -248,8 +254,9 @@ class ResponseCache:
     def retry_seconds(self) -> float:
         return self._failover.retry_seconds
 
-    async def _get(self, key: str) -> tuple[float, bytes] | None:
-        """(stored at, JSON bytes of the value) of an entry: epoch seconds, newline, JSON."""
+    async def peek(self, key: str) -> tuple[float, bytes] | None:
+        """(stored at, JSON bytes) of the entry under `key`, or None: a read that never loads (the fast
+        path's hit). Entries are stored as epoch seconds, a newline, then the JSON."""
         raw = await self._call("get", key)
         if raw is None:
             return None
@@ -303,6 +310,7 @@ class ResponseCache:
 
     async def clear(self) -> None:
         """Drop every entry of this namespace (memory, and Redis when it answers)."""
+        self.generation += 1
         await self._memory.clear()
         if self._redis is not None:
             try:

@@ -21,9 +21,10 @@ Answering. A request with a recipe is checked exactly as the gateway checks it: 
 through the same `TokenStore` memo (so a revoked token stops within the memo's bound, as on the
 slow path), then one hit on the same rate-limit budget (same client key and route), then the
 current table versions (`DataVersions`, shared with the slow path), then the fresh cache entry
-under the key the slow path would compute. The answer carries the same body bytes and headers
-(X-Cache, X-RateLimit-*; X-Request-ID, the access log line and the metrics come from the layers
-around this one), and counts the same cache hit.
+under the key the slow path would compute (read once and kept by the recipe while it is fresh:
+see `_entry_body`). The answer carries the same body bytes and headers (X-Cache, X-RateLimit-*;
+X-Request-ID, the access log line and the metrics come from the layers around this one), and
+counts the same cache hit.
 
 Anything else falls through to the app, unchanged: no recipe, not memoized or invalid token (the
 app answers 401/403), a body, a refused rate limit, a cache miss or expired entry (the app loads
@@ -85,6 +86,10 @@ class Recipe:
     # The cache key for the last table versions seen (recomputed when they change).
     version: str | None = None
     cache_key: str | None = None
+    # The entry read under that key, the epoch second its TTL ends, the cache generation then.
+    body: bytes | None = None
+    fresh_until: float = 0.0
+    generation: int = -1
 
 
 @dataclass(slots=True)
@@ -120,7 +125,8 @@ class FastPath:
     """The learned recipes of one app (`app.state.fast_path`) and its counters.
 
     `enabled` switches the layer off (every request takes the slow path, nothing is learned);
-    counters: `answered` (requests answered here), `learned` (recipes stored).
+    counters: `answered` (requests answered here), `learned` (recipes stored). `clock` (monotonic)
+    times the recipes, `wall_clock` (epoch) the cache entries they keep; tests inject both.
     """
 
     def __init__(
@@ -129,6 +135,7 @@ class FastPath:
         max_recipes: int = MAX_RECIPES,
         recipe_seconds: float = RECIPE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if max_recipes < 1:
             raise ValueError(f"max_recipes must be at least 1, got {max_recipes}")
@@ -136,6 +143,7 @@ class FastPath:
         self.max_recipes = max_recipes
         self.recipe_seconds = recipe_seconds
         self.clock = clock
+        self.wall_clock = wall_clock  # epoch seconds, as the cache stamps its entries
         self._recipes: OrderedDict[tuple, Recipe] = OrderedDict()
         self.answered = 0
         self.learned = 0
@@ -250,7 +258,7 @@ class FastPathMiddleware:
             answer = None
             if recipe is not None:
                 try:
-                    answer = await self._answer(scope, state, principal, recipe)
+                    answer = await self._answer(scope, state, principal, recipe, fast_path.wall_clock())
                 except Exception as exc:  # noqa: BLE001 - anything odd: the app answers instead
                     log.debug("fast path fell through: %s: %s", exc.__class__.__name__, exc)
             if answer is not None:
@@ -271,7 +279,7 @@ class FastPathMiddleware:
 
     @staticmethod
     async def _answer(
-        scope: Scope, state: Any, principal: Principal, recipe: Recipe
+        scope: Scope, state: Any, principal: Principal, recipe: Recipe, now: float
     ) -> tuple[Message, Message] | None:
         """The response's start and body messages, from the cache; None to let the app answer."""
         client_key = principal_key(principal)
@@ -285,15 +293,9 @@ class FastPathMiddleware:
             return None  # the app's rate_limit dependency answers the 429 and counts it
         version = await state.data_versions.of(recipe.tables)
         cache = state.cache
-        if recipe.version != version or recipe.cache_key is None:
-            recipe.cache_key = cache.key_for(
-                recipe.kind, recipe.key_parts, version=version, client=recipe.client
-            )
-            recipe.version = version
-        entry = await cache._get(recipe.cache_key)  # a lookup that never loads (a miss falls through)
-        if entry is None:
+        body = await _entry_body(cache, recipe, version, now)
+        if body is None:
             return None  # expired or evicted: the app loads it (or serves the stale copy)
-        body = entry[1]
         cache.hits += 1
         metrics = getattr(state, "metrics", None)
         if metrics is not None:
@@ -372,6 +374,32 @@ class FastPathMiddleware:
         if endpoint is None:
             return
         self.fast_path.learn((principal, *request_key), recording, limit_route, endpoint)
+
+
+async def _entry_body(cache: Any, recipe: Recipe, version: str, now: float) -> bytes | None:
+    """The body of the fresh cache entry `recipe` reads for `version` (at epoch second `now`), or None.
+
+    The recipe keeps the entry it read last until the entry's TTL ends, the versions change or this
+    process drops entries (`ResponseCache.generation`): a key names one version of the data, so the
+    entry under it changes only by expiring or being dropped, and the recipe itself lives
+    RECIPE_SECONDS. With Redis as the cache this saves a round trip per hit; replicas still share
+    one cache (an entry dropped by another replica is seen when the recipe is relearned).
+    """
+    if recipe.version != version or recipe.cache_key is None:
+        recipe.cache_key = cache.key_for(recipe.kind, recipe.key_parts, version=version, client=recipe.client)
+        recipe.version = version
+        recipe.body = None
+    if recipe.body is not None and recipe.generation == cache.generation and now < recipe.fresh_until:
+        return recipe.body
+    generation = cache.generation
+    entry = await cache.peek(recipe.cache_key)  # never loads: a miss falls through to the app
+    if entry is None:
+        recipe.body = None
+        return None
+    stored_at, recipe.body = entry
+    recipe.fresh_until = stored_at + cache.ttl_for(recipe.kind)
+    recipe.generation = generation
+    return recipe.body
 
 
 def _rate_limit_headers(decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:

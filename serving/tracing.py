@@ -3,8 +3,8 @@
 With OTEL_EXPORTER_OTLP_ENDPOINT set (an OTLP/HTTP collector; Jaeger reads OTLP directly), each HTTP
 request becomes a SERVER span named `METHOD /route/{template}` (method, path, route, status,
 request id), continuing the caller's W3C `traceparent`, and each SQL statement the request runs
-becomes a child CLIENT span. Without the setting nothing is installed and nothing is imported:
-opentelemetry stays out of the process.
+becomes a child CLIENT span. Without the setting nothing is installed and the SDK is not imported.
+FastAPI's own (native) telemetry is switched off in `serving.app`: this module is the one tracer.
 
 The tracer provider is the app's own (`app.state.tracer_provider`), not the process-global one, so
 apps built side by side (tests, workers) never mix spans; `install_tracing(app, settings,

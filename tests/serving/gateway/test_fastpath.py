@@ -9,6 +9,7 @@ was (or was not) taken. Behaviour is what is compared, never timings.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -551,3 +552,52 @@ def test_the_learned_map_is_bounded(app, client, token) -> None:
 def test_a_bad_bound_is_refused() -> None:
     with pytest.raises(ValueError, match="max_recipes"):
         FastPath(max_recipes=0)
+
+
+# -- the entry a recipe keeps ----------------------------------------------------------------------
+def _count_cache_reads(app: FastAPI, monkeypatch) -> list[str]:
+    """The keys the app's cache is asked for from now on (the real read still happens)."""
+    cache, reads = app.state.cache, []
+    real_peek = cache.peek
+
+    async def peek(key: str):
+        reads.append(key)
+        return await real_peek(key)
+
+    monkeypatch.setattr(cache, "peek", peek)
+    return reads
+
+
+def test_a_recipe_reads_its_entry_once_while_it_is_fresh(make_app, seeded, token, cache_url, monkeypatch) -> None:
+    app = make_app(CACHE_URL=cache_url)
+    with TestClient(app) as client:
+        learn(client, app, OHLCV_URL, {}, auth(token))
+        reads = _count_cache_reads(app, monkeypatch)
+        answers = [get(client, OHLCV_URL, {}, auth(token)) for _ in range(4)]
+        assert answered(app) == 4 and {a.headers["x-cache"] for a in answers} == {"hit"}
+        assert len({a.content for a in answers}) == 1
+        assert len(reads) == 1  # with Redis: one round trip for four answers
+        assert app.state.cache.hits >= 4  # each kept answer still counts as a cache hit
+
+
+def test_a_kept_entry_ends_with_its_ttl(app, client, token, monkeypatch) -> None:
+    wall = FakeClock()
+    wall.now = time.time()
+    app.state.fast_path.wall_clock = wall
+    learn(client, app, OHLCV_URL, {}, auth(token))
+    reads = _count_cache_reads(app, monkeypatch)
+    get(client, OHLCV_URL, {}, auth(token))
+    get(client, OHLCV_URL, {}, auth(token))
+    assert (answered(app), len(reads)) == (2, 1)
+    wall.now += app.state.cache.ttl_for("data") + 5  # past the entry's TTL: the cache is asked again
+    get(client, OHLCV_URL, {}, auth(token))
+    assert (answered(app), len(reads)) == (3, 2)
+
+
+def test_an_entry_dropped_by_this_process_is_not_served_from_the_recipe(app, client, token) -> None:
+    learn(client, app, OHLCV_URL, {}, auth(token))
+    get(client, OHLCV_URL, {}, auth(token))
+    assert answered(app) == 1
+    client.portal.call(app.state.cache.clear)
+    assert get(client, OHLCV_URL, {}, auth(token)).headers["x-cache"] == "miss"
+    assert answered(app) == 1
