@@ -14,9 +14,12 @@ uses, skipping web3's per-call result formatters, which cost more than the decod
   connection errors, timeouts, HTTP 429/5xx, unparseable answers, and per-element JSON-RPC errors
   or missing results, re-sending only the failed elements of a batch (tenacity drives the loop);
 - a timeout per HTTP request (30 s by default);
-- a circuit breaker: ``breaker_failures`` consecutive failed HTTP requests open it for
-  ``breaker_recovery_seconds``; while open every call raises ``ChainUnavailable`` at once, then one
-  probe is let through (half-open) and its outcome closes or re-opens it.
+- a circuit breaker (``resources.breaker``, the one the API's guard uses): ``breaker_failures``
+  consecutive failed HTTP requests open it for ``breaker_recovery_seconds``; while open every call
+  raises ``ChainUnavailable`` at once. Then it turns half-open and admits one probe request at a
+  time (concurrent callers are refused meanwhile); the probe's outcome closes or re-opens it. After
+  recovery the node is on probation for ``breaker_healthy_seconds`` (60 s): a failure within that
+  window re-opens the breaker at once. A 429 counts as a success: the node is alive.
 
 ``fetch_range(start, end)`` returns the raw answers of an inclusive block range (blocks with full
 transactions, every receipt, the runtime code of contracts the range creates) and checks them for
@@ -36,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Self
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from resources.breaker import HALF_OPEN, CircuitBreaker, DependencyUnavailable
 
 if TYPE_CHECKING:
     from ops.chain.decode import ChainFrames
@@ -124,58 +129,6 @@ class TokenBucket:
             waited += pause
 
 
-class CircuitBreaker:
-    """Closed -> open after ``failures`` consecutive failures -> half-open after ``recovery`` seconds."""
-
-    def __init__(
-        self, failures: int = 5, recovery_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic
-    ):
-        self.failures = failures
-        self.recovery_seconds = recovery_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._consecutive = 0
-        self._opened_at: float | None = None
-        self._probing = False
-        self.last_error = ""
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            if self._opened_at is None:
-                return "closed"
-            return "half-open" if self._clock() - self._opened_at >= self.recovery_seconds else "open"
-
-    def before_call(self, target: str) -> None:
-        """Raise ``ChainUnavailable`` while open; let one probe through once the recovery time passed."""
-        with self._lock:
-            if self._opened_at is None:
-                return
-            remaining = self.recovery_seconds - (self._clock() - self._opened_at)
-            if remaining <= 0 and not self._probing:
-                self._probing = True
-                return
-            raise ChainUnavailable(
-                f"chain RPC at {target} is unavailable: circuit breaker open after {self._consecutive} "
-                f"consecutive failed requests (last: {self.last_error}); "
-                f"next attempt in {max(remaining, 0.0):.1f} s"
-            )
-
-    def record_success(self) -> None:
-        with self._lock:
-            self._consecutive = 0
-            self._opened_at = None
-            self._probing = False
-
-    def record_failure(self, error: str) -> None:
-        with self._lock:
-            self._consecutive += 1
-            self.last_error = error
-            if self._probing or self._consecutive >= self.failures:
-                self._opened_at = self._clock()
-            self._probing = False
-
-
 class ChainRPC:
     """Batched, rate-limited, retrying JSON-RPC client with a circuit breaker (see the module docstring)."""
 
@@ -192,6 +145,7 @@ class ChainRPC:
         backoff_max_seconds: float = 10.0,
         breaker_failures: int = 5,
         breaker_recovery_seconds: float = 30.0,
+        breaker_healthy_seconds: float = 60.0,
         block_receipts: bool = True,
     ) -> None:
         from web3 import HTTPProvider  # heavy: imported when a client is built, not when Dagster loads
@@ -207,7 +161,12 @@ class ChainRPC:
         self.backoff_max_seconds = backoff_max_seconds
         #: False once the node said it has no eth_getBlockReceipts (or when told so up front).
         self.block_receipts = block_receipts
-        self.breaker = CircuitBreaker(breaker_failures, breaker_recovery_seconds)
+        self.breaker = CircuitBreaker(
+            "chain RPC",
+            failures=breaker_failures,
+            recovery_seconds=breaker_recovery_seconds,
+            healthy_seconds=breaker_healthy_seconds,
+        )
         self.limiter = TokenBucket(max_rps) if max_rps else None
         self.http_requests = 0  # HTTP requests sent (attempts included), for metadata and tests
         self._stats_lock = threading.Lock()
@@ -234,12 +193,20 @@ class ChainRPC:
     # --- the transport: one HTTP request, then retries of what failed -------------------------
 
     def _send(self, calls: Sequence[Call]) -> list[Json]:
-        """One HTTP request carrying ``calls``; the answers in call order. Raises ``_Transient``."""
-        self.breaker.before_call(self.url)
-        if self.limiter is not None:
-            self.limiter.acquire(len(calls))
-        with self._stats_lock:
-            self.http_requests += 1
+        """One HTTP request carrying ``calls``; the answers in call order. Raises ``_Transient``.
+
+        Every way out after ``_admit`` settles the breaker's admission (success, failure or release),
+        or a half-open breaker would wait forever for its probe.
+        """
+        probe = self._admit()
+        try:
+            if self.limiter is not None:
+                self.limiter.acquire(len(calls))
+            with self._stats_lock:
+                self.http_requests += 1
+        except BaseException:  # nothing was sent: nothing learnt about the node
+            self.breaker.release(probe)
+            raise
         try:
             if len(calls) == 1:
                 answers: Any = [self._provider.make_request(calls[0][0], calls[0][1])]  # type: ignore[arg-type]
@@ -249,33 +216,49 @@ class ChainRPC:
             status = error.response.status_code if error.response is not None else 0
             message = f"HTTP {status}"
             if status not in RETRY_STATUSES:
-                self.breaker.record_failure(message)
+                self.breaker.record_failure(probe, message)
                 raise ChainRPCError(f"{self.url} answered {message}") from error
             if status == 429:  # alive but throttling us: back off (Retry-After), the node is not down
-                self.breaker.record_success()
+                self.breaker.record_success(probe)
             else:
-                self._failed(message)
+                self.breaker.record_failure(probe, message)
             raise _Transient(message, retry_after=_retry_after(error.response)) from error
         except (requests.RequestException, OSError, ValueError) as error:  # connection, timeout, not JSON
             message = f"{type(error).__name__}: {str(error)[:200]}"
-            self._failed(message)
+            self.breaker.record_failure(probe, message)
             raise _Transient(message) from error
-        except BaseException as error:  # anything else still settles a half-open probe before it propagates
-            self._failed(f"{type(error).__name__}: {str(error)[:200]}")
+        except Exception as error:  # anything else the request raised still counts against the node
+            self.breaker.record_failure(probe, f"{type(error).__name__}: {str(error)[:200]}")
+            raise
+        except BaseException:  # interrupted (KeyboardInterrupt, SystemExit): says nothing about the node
+            self.breaker.release(probe)
             raise
         if isinstance(answers, dict):  # a batch answered with one error object
             message = f"batch rejected: {answers.get('error')}"
-            self._failed(message)
+            self.breaker.record_failure(probe, message)
             raise _Transient(message)
         if len(answers) != len(calls):
             message = f"{len(answers)} answers to {len(calls)} calls"
-            self._failed(message)
+            self.breaker.record_failure(probe, message)
             raise _Transient(message)
-        self.breaker.record_success()
+        self.breaker.record_success(probe)
         return answers
 
-    def _failed(self, message: str) -> None:
-        self.breaker.record_failure(message)
+    def _admit(self) -> bool:
+        """The breaker's admission (True for the probe of a half-open breaker), or ``ChainUnavailable``."""
+        try:
+            return self.breaker.acquire()
+        except DependencyUnavailable as refused:
+            brk = self.breaker
+            if refused.state == HALF_OPEN:
+                why = "circuit breaker half-open, its probe request is still in flight"
+            else:
+                streak = brk.failure_streak
+                why = f"circuit breaker open after {streak} consecutive failed request{'s' * (streak != 1)}"
+            raise ChainUnavailable(
+                f"chain RPC at {self.url} is unavailable: {why} (last: {brk.last_error or 'none'}); "
+                f"next attempt in {refused.retry_after} s"
+            ) from refused
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff, factor 1.5, plus 0-10 % jitter; at least the server's Retry-After."""

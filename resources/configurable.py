@@ -67,6 +67,7 @@ class ChainRPCResource(dg.ConfigurableResource):
     retry_attempts: int = 10
     breaker_failures: int = 5
     breaker_recovery_seconds: float = 30
+    breaker_healthy_seconds: float = 60
 
     @cached_property
     def client(self):
@@ -81,6 +82,7 @@ class ChainRPCResource(dg.ConfigurableResource):
             retry_attempts=self.retry_attempts,
             breaker_failures=self.breaker_failures,
             breaker_recovery_seconds=self.breaker_recovery_seconds,
+            breaker_healthy_seconds=self.breaker_healthy_seconds,
         )
 
     @cached_property
@@ -173,6 +175,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             retry_attempts=settings.chain_retry_attempts,
             breaker_failures=settings.chain_breaker_failures,
             breaker_recovery_seconds=settings.chain_breaker_recovery_seconds,
+            breaker_healthy_seconds=settings.chain_breaker_healthy_seconds,
         ),
         "fraud_data": FraudDataResource(
             training_csv=str(settings.fraud_training_csv) if settings.fraud_training_csv else None,

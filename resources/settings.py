@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     chain_breaker_recovery_seconds: float = Field(
         30, alias="CHAIN_BREAKER_RECOVERY_SECONDS", description="How long an open RPC breaker refuses calls."
     )
+    chain_breaker_healthy_seconds: float = Field(
+        60,
+        alias="CHAIN_BREAKER_HEALTHY_SECONDS",
+        description="Probation after the RPC breaker recovers: one failure within it re-opens the breaker.",
+    )
     market_source: str = Field(
         "synthetic",
         alias="MARKET_SOURCE",

@@ -7,31 +7,19 @@ themselves::
 
 The call runs in a worker thread (the event loop never blocks), transient errors (connection
 refused or dropped, pool timeout) are retried a few times with short, growing, jittered waits, and
-the whole logical call, retries included, is one observation of the dependency's breaker:
-
-- closed: calls go through. `failures` consecutive failed calls open it.
-- open: calls fail at once with `DependencyUnavailable` (503 with `Retry-After`), the dependency
-  is left alone. After `recovery_seconds` the breaker turns half-open.
-- half-open: exactly one call (the probe, a single attempt) is let through; the others are
-  refused as while open. A failed probe opens the breaker again for another `recovery_seconds`;
-  a successful one closes it.
-- closed after a probe is on probation for `healthy_seconds`: a single failure in that window
-  re-opens it at once. Only after `healthy_seconds` of health does it tolerate `failures`
-  consecutive failures again ("closed again after 60 s of health").
+the whole logical call, retries included, is one observation of the dependency's breaker, a
+`resources.breaker.CircuitBreaker`: the state machine shared with the chain client (closed, open,
+half-open with one probe at a time, probation after recovery; why not purgatory's breaker: see
+there). While a breaker is open, calls fail at once with `DependencyUnavailable` (503 with
+`Retry-After`); the probe of a half-open breaker is a single attempt, not `attempts`.
 
 Errors that say nothing about the dependency's health (a `ValueError`, a `KeyError` for a missing
 table, anything not in `retry_on`) pass through untouched: no retry, no count either way.
-
-Why not purgatory's breaker: it reads `time.time()` directly (no injectable clock, so tests would
-sleep 30 s), its half-open state admits every concurrent request instead of one probe, an excluded
-exception raised by the probe closes the breaker, and it has no notion of a healthy period after
-recovery. Wrapping it would take more code than the state machine below.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
@@ -46,15 +34,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from resources.breaker import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    PROBE_RETRY_AFTER_SECONDS,
+    CircuitBreaker,
+    DependencyUnavailable,
+    StateListener,
+)
 from resources.settings import Settings
 
 log = logging.getLogger("serving.resilience")
 
 T = TypeVar("T")
-
-CLOSED = "closed"
-OPEN = "open"
-HALF_OPEN = "half-open"
 
 #: Errors that mean "the dependency did not answer (this time)": worth a retry, and a breaker failure.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -64,166 +57,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
-
-#: `callback(dependency, old_state, new_state)`, called after each breaker transition.
-StateListener = Callable[[str, str, str], None]
-
-#: Seconds a caller refused while another call probes a half-open breaker should wait.
-PROBE_RETRY_AFTER_SECONDS = 1
-
-
-class DependencyUnavailable(Exception):
-    """A dependency's breaker refused the call; nothing was attempted."""
-
-    def __init__(self, dependency: str, retry_after: float, state: str = OPEN):
-        self.dependency = dependency
-        #: Whole seconds (at least 1) until the breaker lets a probe through.
-        self.retry_after = max(1, math.ceil(retry_after))
-        self.state = state
-        super().__init__(self.detail)
-
-    @property
-    def detail(self) -> str:
-        """Client-safe text: which dependency, why, and when to come back."""
-        return f"{self.dependency} unavailable (circuit {self.state}), retry in {self.retry_after} s"
-
-
-class CircuitBreaker:
-    """The breaker of one dependency. Thread-safe; `Guard` creates one per dependency name.
-
-    Time-driven transitions (open -> half-open, end of probation) are applied lazily, whenever the
-    breaker is asked something, so no timer runs in the background.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        failures: int,
-        recovery_seconds: float,
-        healthy_seconds: float,
-        clock: Callable[[], float],
-        notify: Callable[[str, str, str], None],
-    ):
-        if failures < 1:
-            raise ValueError("failures must be at least 1")
-        self.name = name
-        self.failures = failures
-        self.recovery_seconds = recovery_seconds
-        self.healthy_seconds = healthy_seconds
-        self._clock = clock
-        self._notify = notify
-        self._lock = threading.Lock()
-        self._state = CLOSED
-        self._consecutive_failures = 0
-        self._opened_at = 0.0
-        self._probation_until: float | None = None
-        self._probe_in_flight = False
-
-    # -- queries -----------------------------------------------------------------------------------
-    @property
-    def state(self) -> str:
-        """closed, open or half-open, as of now."""
-        with self._lock:
-            changes = self._advance(self._clock())
-            state = self._state
-        self._fire(changes)
-        return state
-
-    @property
-    def consecutive_failures(self) -> int:
-        return self._consecutive_failures
-
-    def retry_after(self) -> float:
-        """Seconds until the breaker lets a probe through (0 when it would let a call through now)."""
-        with self._lock:
-            now = self._clock()
-            changes = self._advance(now)
-            wait = self._wait_locked(now)
-        self._fire(changes)
-        return wait
-
-    # -- the protocol Guard.call follows ---------------------------------------------------------
-    def acquire(self) -> bool:
-        """Admit one call or raise DependencyUnavailable. True when the admitted call is the probe."""
-        with self._lock:
-            now = self._clock()
-            changes = self._advance(now)
-            state = self._state
-            probe = False
-            refused = state == OPEN or (state == HALF_OPEN and self._probe_in_flight)
-            if state == HALF_OPEN and not refused:
-                self._probe_in_flight = probe = True
-            wait = self._wait_locked(now)
-        self._fire(changes)
-        if refused:
-            raise DependencyUnavailable(self.name, wait, state)
-        return probe
-
-    def record_success(self, probe: bool) -> None:
-        with self._lock:
-            now = self._clock()
-            changes = self._advance(now)
-            if probe:
-                self._probe_in_flight = False
-                if self._state == HALF_OPEN:
-                    self._probation_until = now + self.healthy_seconds
-                    changes += self._move(CLOSED)
-            elif self._state == CLOSED:
-                self._consecutive_failures = 0
-            # A straggler admitted before the breaker opened proves little; the probe decides.
-        self._fire(changes)
-
-    def record_failure(self, probe: bool) -> None:
-        with self._lock:
-            now = self._clock()
-            changes = self._advance(now)
-            if probe:
-                self._probe_in_flight = False
-                if self._state == HALF_OPEN:
-                    changes += self._open(now)
-            elif self._state == CLOSED:
-                self._consecutive_failures += 1
-                on_probation = self._probation_until is not None
-                if on_probation or self._consecutive_failures >= self.failures:
-                    changes += self._open(now)
-        self._fire(changes)
-
-    def release(self, probe: bool) -> None:
-        """The call ended without telling anything about the dependency (non-transient error, cancel)."""
-        if probe:
-            with self._lock:
-                self._probe_in_flight = False
-
-    # -- internals (called with the lock held) ---------------------------------------------------
-    def _advance(self, now: float) -> list[tuple[str, str]]:
-        if self._state == OPEN and now >= self._opened_at + self.recovery_seconds:
-            self._probe_in_flight = False
-            return self._move(HALF_OPEN)
-        if self._probation_until is not None and now >= self._probation_until:
-            self._probation_until = None
-        return []
-
-    def _open(self, now: float) -> list[tuple[str, str]]:
-        self._opened_at = now
-        self._consecutive_failures = 0
-        self._probation_until = None
-        return self._move(OPEN)
-
-    def _move(self, new: str) -> list[tuple[str, str]]:
-        old, self._state = self._state, new
-        return [(old, new)] if old != new else []
-
-    def _wait_locked(self, now: float) -> float:
-        if self._state == OPEN:
-            return max(0.0, self._opened_at + self.recovery_seconds - now)
-        if self._state == HALF_OPEN and self._probe_in_flight:
-            return PROBE_RETRY_AFTER_SECONDS
-        return 0.0
-
-    def _fire(self, changes: list[tuple[str, str]]) -> None:
-        for old, new in changes:
-            self._notify(self.name, old, new)
 
 
 class Guard:
@@ -410,6 +243,7 @@ __all__ = [
     "CLOSED",
     "HALF_OPEN",
     "OPEN",
+    "PROBE_RETRY_AFTER_SECONDS",
     "TRANSIENT_ERRORS",
     "CircuitBreaker",
     "DependencyUnavailable",

@@ -8,11 +8,11 @@ import pytest
 
 from ops.chain.decode import ChainFrames
 from ops.chain.schema import TABLE_SCHEMAS, TRANSFER_TOPIC
+from resources.breaker import CircuitBreaker, DependencyUnavailable
 from resources.chain_rpc import (
     ChainRPC,
     ChainRPCError,
     ChainUnavailable,
-    CircuitBreaker,
     TokenBucket,
     index_range,
 )
@@ -139,24 +139,28 @@ def test_a_call_that_keeps_failing_gives_up_with_the_reason(etl_folder):
 
 def test_breaker_half_opens_for_one_probe_after_the_recovery_time():
     now = [0.0]
-    breaker = CircuitBreaker(failures=5, recovery_seconds=30, clock=lambda: now[0])
+    breaker = CircuitBreaker(
+        "node", failures=5, recovery_seconds=30, healthy_seconds=60, clock=lambda: now[0]
+    )
     for _ in range(4):
-        breaker.record_failure("refused")
-    breaker.before_call("node")  # 4 failures: still closed
-    breaker.record_failure("refused")
-    with pytest.raises(ChainUnavailable, match="next attempt in 30.0 s"):
-        breaker.before_call("node")
+        breaker.acquire()
+        breaker.record_failure(False, "refused")
+    assert breaker.acquire() is False  # 4 failures: still closed
+    breaker.record_failure(False, "refused")
+    with pytest.raises(DependencyUnavailable) as refused:
+        breaker.acquire()
+    assert refused.value.retry_after == 30 and refused.value.state == "open"
     now[0] = 30.0
-    breaker.before_call("node")  # the probe goes through...
-    with pytest.raises(ChainUnavailable):  # ...alone
-        breaker.before_call("node")
-    breaker.record_failure("refused")  # a failed probe re-opens at once
+    assert breaker.acquire() is True  # the probe goes through...
+    with pytest.raises(DependencyUnavailable):  # ...alone
+        breaker.acquire()
+    breaker.record_failure(True, "refused")  # a failed probe re-opens at once
     assert breaker.state == "open"
     now[0] = 60.0
-    breaker.before_call("node")
-    breaker.record_success()
+    assert breaker.acquire() is True
+    breaker.record_success(True)
     assert breaker.state == "closed"
-    breaker.before_call("node")
+    assert breaker.acquire() is False
 
 
 def test_token_bucket_paces_calls_to_the_rate():

@@ -20,14 +20,7 @@ from resources.tokens import (
     parse_token,
 )
 from resources.warehouse import Warehouse
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 def count_reads(monkeypatch, warehouse: Warehouse) -> list[str]:

@@ -30,6 +30,7 @@ from serving.app import GATEWAY, create_app
 from serving.auth import require_scopes
 from serving.fastpath import RECIPE_SECONDS, FastPath, normalized_query
 from serving.gateway import cached_read
+from tests.fakes import FakeClock
 from tests.serving.conftest import T0, bars
 from tests.serving.proof.conftest import auth, issue, proof_settings, seed
 
@@ -295,14 +296,6 @@ def test_a_token_revoked_in_this_process_stops_at_once(app, client, token) -> No
     assert app.state.token_store.revoke(token.token_id)
     response = get(client, OHLCV_URL, {}, auth(token))
     assert response.status_code == 401 and answered(app) == 1
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_token_revoked_elsewhere_stops_within_the_token_memo_bound(app, seeded, token) -> None:

@@ -27,6 +27,7 @@ from serving.resilience import (
     Guard,
     install_resilience_handlers,
 )
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -37,16 +38,6 @@ DEP = "warehouse"
 def anyio_backend() -> str:
     return "asyncio"
 
-
-class FakeClock:
-    def __init__(self, start: float = 1_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Sleeps:
