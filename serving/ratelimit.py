@@ -24,10 +24,10 @@ Storage: `mem://` -> `limits`' in-process `MemoryStorage`, `redis://...` / `redi
 synchronous storage and strategy: a hit is a few microseconds of pure CPU with nothing to await,
 and its expiry runs on a timer thread. The asyncio flavour of the memory storage schedules its
 expiry as a task that hops to a worker thread on nearly every event-loop turn, which measured about
-40 us per hit (`bench/serving.py`); only Redis needs the asyncio client. When Redis fails (refused, timeout, any
-error), the limiter falls back to an in-process budget, logs one warning, and tries Redis again
-after `retry_seconds`: a Redis outage never turns into 5xx, at the price of per-replica budgets
-while it lasts.
+35 us per hit (`bench/serving.py`); only Redis needs the asyncio client. When Redis fails (refused,
+timeout, any error), the limiter falls back to an in-process budget, logs one warning, and tries
+Redis again after `retry_seconds`: a Redis outage never turns into 5xx, at the price of
+per-replica budgets while it lasts.
 """
 
 from __future__ import annotations
@@ -98,9 +98,10 @@ class RateLimitDecision:
         return headers
 
 
-def _storage_uri(storage_url: str) -> str:
+def _redis_uri(storage_url: str) -> str | None:
+    """The asyncio `limits` storage URI of a Redis URL; None for process memory (the sync storage)."""
     if storage_url in _MEMORY_URLS:
-        return "async+memory://"
+        return None
     if storage_url.startswith(_REDIS_SCHEMES):
         return f"async+{storage_url}"
     if storage_url.startswith(("async+redis://", "async+rediss://")):
@@ -137,11 +138,11 @@ class RateLimiter:
         self.rejected = 0
         self._failover = RedisFailover("rate limit storage Redis", retry_seconds, log)
 
-        uri = _storage_uri(storage_url)
+        uri = _redis_uri(storage_url)
         self._memory = sync_strategies.MovingWindowRateLimiter(MemoryStorage())
         self._redis_storage: Storage | None = None
         self._redis: MovingWindowRateLimiter | None = None
-        if uri != "async+memory://":
+        if uri is not None:
             self._redis_storage = storage_from_string(
                 uri,
                 implementation="redispy",
