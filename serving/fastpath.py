@@ -15,7 +15,8 @@ peer address. A recipe is learned only from a plain answer: exactly one `cached_
 exactly the headers `cached_read` and the rate limiter set, the body `cached_read` returned. A
 recipe lives RECIPE_SECONDS (the table versions' memo period, so whatever an endpoint derived
 from outside the request - a model version, the clock - shows up as late as a new materialization
-may), and at most `max_recipes` are kept (least recently used dropped first).
+may), and at most `max_recipes` are kept (least recently used dropped first), each holding at most
+one cached answer.
 
 Answering. A request with a recipe is checked exactly as the gateway checks it: the bearer token
 through the same `TokenStore` memo (so a revoked token stops within the memo's bound, as on the
