@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export POSTGRES_TEST_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 export REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test bench lint lock clean
+.PHONY: run test bench lint lock clean peers
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,7 +22,15 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)  ## materialize the market assets, then start Dagster (UI + daemon) and the API
 	$(VENV)/bin/sextant up
 
-test: $(STAMP)  ## the whole test suite
+# The conformance tests' peer nodes (tests/conformance), exact versions in tests/peers/package-lock.json.
+PEERS   := tests/peers
+peers: $(PEERS)/node_modules/.installed  ## Hardhat Network and Ganache from npm, for tests/conformance
+
+$(PEERS)/node_modules/.installed: $(PEERS)/package.json $(PEERS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(PEERS) --no-audit --no-fund && touch $@; \
+	else echo "npm not found: tests/conformance will skip (fail under CI); install Node.js >= 20, then make peers"; fi
+
+test: $(STAMP) peers  ## the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## every benchmark; each prints a ratio line against its baseline
