@@ -1,10 +1,13 @@
-"""The new-block sensor: adds block ranges as the head passes them, and re-indexes ranges a reorg changed."""
+"""The new-block sensor: adds block ranges as the head passes them, re-indexes ranges a reorg changed,
+and re-runs ranges whose indexing failed (with backoff), so a gap heals without a person."""
 
+import json
+import time
 
 import dagster as dg
 
 from assets.chain.partitions import CHAIN_RANGES
-from ops.chain.ranges import BlockRange, next_ranges, ranges_of, stale_numbers
+from ops.chain.ranges import BlockRange, HealState, heal_schedule, next_ranges, ranges_of, stale_numbers
 from orchestration.jobs import chain_job
 from resources.configurable import ChainRPCResource, WarehouseResource
 from resources.tables import CHAIN_BLOCKS
@@ -15,7 +18,8 @@ from resources.tables import CHAIN_BLOCKS
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the next block range once the head is past its end by the confirmation depth and runs it; "
-    "re-runs recent ranges whose stored block hashes the node no longer has (a reorg).",
+    "re-runs recent ranges whose stored block hashes the node no longer has (a reorg), and ranges whose last "
+    "run failed (first retry at once, then 30 s doubling to an hour, 8 attempts).",
 )
 def chain_new_blocks_sensor(
     context: dg.SensorEvaluationContext, chain_rpc: ChainRPCResource, warehouse: WarehouseResource
@@ -41,12 +45,73 @@ def chain_new_blocks_sensor(
         dg.RunRequest(partition_key=key, run_key=f"{key}:reorg:{canonical}", tags={"sextant/reorg": "true"})
         for key, canonical in reorged
     ]
+    now = time.time()
+    busy = {key for key, _ in reorged}
+    heal, given_up, heal_state = heal_schedule(
+        _broken_ranges(context.instance, known, busy), _read_heal_state(context.cursor), now
+    )
+    requests += [
+        dg.RunRequest(
+            partition_key=key,
+            run_key=f"{key}:heal:{int(now)}",
+            tags={"sextant/heal": str(heal_state[key].attempts)},
+        )
+        for key in heal
+    ]
+    if given_up:
+        context.log.warning(
+            f"{len(given_up)} range(s) still fail after {heal_state[given_up[0]].attempts} attempts and are "
+            f"left for a person: {', '.join(given_up[:10])} (re-run them from the UI or `sextant chain index`)"
+        )
+    cursor = _write_heal_state(heal_state)
     if not requests:
-        return dg.SkipReason(f"head {head}: no range is {confirmations} blocks past its end yet, no reorg seen")
+        waiting = f"; {len(heal_state)} failed range(s) waiting for their next retry" if heal_state else ""
+        return dg.SensorResult(
+            skip_reason=f"head {head}: no range is {confirmations} blocks past its end yet, no reorg seen{waiting}",
+            cursor=cursor,
+        )
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[CHAIN_RANGES.build_add_request([r.key for r in new])] if new else [],
+        cursor=cursor,
     )
+
+
+#: How many of the newest ranges the sensor checks for a failed latest run.
+HEAL_LOOKBACK = 2000
+_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+_BLOCKS = dg.AssetKey("chain_blocks")
+
+
+def _broken_ranges(instance: dg.DagsterInstance, known: list[BlockRange], busy: set[str]) -> list[str]:
+    """Known ranges (the newest ``HEAL_LOOKBACK``) whose latest indexing run failed.
+
+    Indexing runs are the chain job's and any run selecting chain_blocks (the CLI, the UI's
+    materialize); downstream runs on the same partitions (chain intelligence) are not.
+    """
+    keys = [r.key for r in known[-HEAL_LOOKBACK:] if r.key not in busy]
+    if not keys:
+        return []
+    latest: dict[str, dg.DagsterRunStatus] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": keys})):  # newest first
+        key = run.tags["dagster/partition"]
+        indexing = run.job_name == chain_job.name or (run.asset_selection and _BLOCKS in run.asset_selection)
+        if indexing and key not in latest:
+            latest[key] = run.status
+    return [key for key in keys if latest.get(key) in _FAILED]
+
+
+def _read_heal_state(cursor: str | None) -> dict[str, HealState]:
+    if not cursor:
+        return {}
+    try:
+        return {key: HealState(int(a), float(t)) for key, (a, t) in json.loads(cursor).get("heal", {}).items()}
+    except (ValueError, TypeError, AttributeError):  # a cursor from an older version: start afresh
+        return {}
+
+
+def _write_heal_state(state: dict[str, HealState]) -> str:
+    return json.dumps({"heal": {key: [s.attempts, s.next_at] for key, s in sorted(state.items())}})
 
 
 def _reorged_ranges(

@@ -4,8 +4,11 @@ What it adds over web3's ``HTTPProvider`` (whose raw ``make_request`` / ``make_b
 uses, skipping web3's per-call result formatters, which cost more than the decoding itself):
 
 - batching: calls go out ``batch_size`` per HTTP request, ``workers`` requests in flight;
-- ``eth_getBlockReceipts`` per block, falling back for good to per-transaction
-  ``eth_getTransactionReceipt`` batches once the node answers -32601 (method not found);
+- ``eth_getBlockReceipts`` per block, falling back to per-transaction ``eth_getTransactionReceipt``
+  batches once the node says it lacks the method, whatever code it says it with
+  (``resources.chain_capabilities``: code and message, an ambiguous code settled by a control call);
+  the decision is logged once at WARNING and remembered per endpoint, in the process and, given a
+  store, in the warehouse; ``block_receipts=True/False`` forces it (``CHAIN_BLOCK_RECEIPTS``);
 - a client-side rate limit in JSON-RPC calls per second (a batch of n counts n, as hosted nodes
   bill). A token bucket rather than the ``limits`` library: ``limits`` answers "allowed now?"
   and leaves the waiting to the caller, while a blocking client needs "when may I send n calls?",
@@ -28,6 +31,7 @@ completeness; ``index_range`` decodes them into the five tables.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -41,12 +45,20 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from resources.breaker import HALF_OPEN, CircuitBreaker, DependencyUnavailable
+from resources.chain_capabilities import (
+    BLOCK_RECEIPTS,
+    PROCESS_MEMORY,
+    CapabilityStore,
+    endpoint_id,
+    unknown_method_verdict,
+)
 
 if TYPE_CHECKING:
     from ops.chain.decode import ChainFrames
 
 Json = dict[str, Any]
 Call = tuple[str, list[Any]]
+log = logging.getLogger("sextant.chain")
 
 METHOD_NOT_FOUND = -32601
 #: JSON-RPC errors that a retry cannot fix (malformed request, unknown method, bad params).
@@ -55,11 +67,26 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class ChainRPCError(RuntimeError):
-    """The node could not give a usable answer (after retries, or a permanent JSON-RPC error)."""
+    """The node could not give a usable answer (after retries, or a permanent JSON-RPC error).
 
-    def __init__(self, message: str, code: int | None = None) -> None:
+    For a JSON-RPC error: its ``code``, the ``method`` and the node's ``rpc_message``; ``mixed`` when
+    other calls of the same method in that batch were answered (the node contradicts itself).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        *,
+        method: str | None = None,
+        rpc_message: str | None = None,
+        mixed: bool = False,
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.method = method
+        self.rpc_message = rpc_message
+        self.mixed = mixed
 
 
 class ChainUnavailable(ChainRPCError):
@@ -146,7 +173,8 @@ class ChainRPC:
         breaker_failures: int = 5,
         breaker_recovery_seconds: float = 30.0,
         breaker_healthy_seconds: float = 60.0,
-        block_receipts: bool = True,
+        block_receipts: bool | None = None,
+        capability_store: CapabilityStore | None = None,
     ) -> None:
         from web3 import HTTPProvider  # heavy: imported when a client is built, not when Dagster loads
 
@@ -159,8 +187,14 @@ class ChainRPC:
         self.retry_attempts = retry_attempts
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_max_seconds = backoff_max_seconds
-        #: False once the node said it has no eth_getBlockReceipts (or when told so up front).
-        self.block_receipts = block_receipts
+        self.endpoint = endpoint_id(url)
+        #: True/False: forced by the caller; None: learnt from the node (see ``block_receipts``).
+        self._forced_block_receipts = block_receipts
+        self._capability_store = capability_store
+        self._stored: dict[str, bool] | None = None  # the store's decisions, read once
+        self._client_version: str | None = None
+        #: Decisions this client made about the node, for the caller's log (a Dagster run's, say).
+        self.notices: list[str] = []
         self.breaker = CircuitBreaker(
             "chain RPC",
             failures=breaker_failures,
@@ -301,9 +335,18 @@ class ChainRPC:
                         error = answer.get("error")
                         if error is not None:
                             code = error.get("code") if isinstance(error, dict) else None
-                            if code in PERMANENT_CODES:
+                            message = error.get("message") if isinstance(error, dict) else str(error)
+                            if code in PERMANENT_CODES or unknown_method_verdict(code, message):
+                                method = calls[index][0]
                                 raise ChainRPCError(
-                                    f"{calls[index][0]} failed: {error.get('message')} (code {code})", code
+                                    f"{method} failed: {message} (code {code})",
+                                    code,
+                                    method=method,
+                                    rpc_message=message,
+                                    mixed=any(
+                                        calls[i][0] == method and a.get("error") is None
+                                        for i, a in zip(pending, answers, strict=True)
+                                    ),
                                 )
                             failed.append(index)
                             first_error = first_error or f"{calls[index][0]}: {error}"
@@ -382,14 +425,9 @@ class ChainRPC:
     def _fetch_receipts(self, blocks: list[Json]) -> dict[str, list[Json]]:
         with_txs = [b for b in blocks if b["transactions"]]
         receipts: dict[str, list[Json]] = {b["hash"]: [] for b in blocks}
-        if self.block_receipts and with_txs:
-            try:
-                answers = self.call_batch([("eth_getBlockReceipts", [b["number"]]) for b in with_txs])
-            except ChainRPCError as error:
-                if error.code != METHOD_NOT_FOUND:
-                    raise
-                self.block_receipts = False  # remembered: later ranges go straight to the fallback
-            else:
+        if with_txs and self.block_receipts is not False:
+            answers = self._block_receipts(with_txs)
+            if answers is not None:
                 for block, block_receipts in zip(with_txs, answers, strict=True):
                     receipts[block["hash"]] = _checked(block, block_receipts)
                 return receipts
@@ -401,6 +439,102 @@ class ChainRPC:
             receipts[block["hash"]] = _checked(block, answers[at : at + count])
             at += count
         return receipts
+
+    # --- what the node can do -----------------------------------------------------------------
+
+    @property
+    def block_receipts(self) -> bool | None:
+        """Whether eth_getBlockReceipts is used: forced, else learnt (process, then store), else None."""
+        if self._forced_block_receipts is not None:
+            return self._forced_block_receipts
+        known = PROCESS_MEMORY.get(self.endpoint, BLOCK_RECEIPTS)
+        if known is None and self._capability_store is not None:
+            if self._stored is None:
+                self._stored = self._capability_store.load(self.endpoint)
+            known = self._stored.get(BLOCK_RECEIPTS)
+            if known is not None:
+                PROCESS_MEMORY.put(self.endpoint, BLOCK_RECEIPTS, known)
+        return known
+
+    def node_name(self) -> str:
+        """The node's own name (web3_clientVersion) and where it is, for error messages."""
+        if self._client_version is None:
+            try:
+                version = self.call("web3_clientVersion", require=False)
+            except ChainRPCError:
+                version = None
+            self._client_version = str(version) if version else "a node that does not name itself"
+        return f"{self._client_version} at {self.endpoint}"
+
+    def _learn(self, capability: str, supported: bool, detail: str) -> None:
+        before = self.block_receipts
+        PROCESS_MEMORY.put(self.endpoint, capability, supported)
+        if self._capability_store is not None:
+            self._capability_store.save(self.endpoint, capability, supported, detail)
+            self._stored = {**(self._stored or {}), capability: supported}
+        if before is not supported:
+            notice = f"{self.node_name()}: {detail}"
+            self.notices.append(notice)
+            log.log(logging.INFO if supported else logging.WARNING, notice)
+
+    def _block_receipts(self, blocks: list[Json]) -> list[Any] | None:
+        """Every block's receipts through eth_getBlockReceipts, or None once the node says it lacks it."""
+        calls = [("eth_getBlockReceipts", [b["number"]]) for b in blocks]
+        try:
+            answers = self.call_batch(calls)
+        except ChainRPCError as error:
+            if error.method != BLOCK_RECEIPTS:
+                raise
+            self._receipts_refused(error, blocks[0]["number"])
+            return None
+        if self.block_receipts is None:
+            self._learn(BLOCK_RECEIPTS, True, "answers eth_getBlockReceipts: one call per block")
+        return answers
+
+    def _receipts_refused(self, error: ChainRPCError, number: str) -> None:
+        """Decide what an error answer to eth_getBlockReceipts means: return (fall back) or raise."""
+        said = f"code {error.code} {error.rpc_message!r}"
+        off = "set CHAIN_BLOCK_RECEIPTS=off to use per-transaction receipts"
+        if error.mixed:
+            raise ChainRPCError(
+                f"{self.node_name()} answered eth_getBlockReceipts for some blocks of one batch and refused "
+                f"others ({said}): its answers are inconsistent (a load balancer over mixed nodes?); {off}",
+                error.code,
+            ) from error
+        verdict = unknown_method_verdict(error.code, error.rpc_message)
+        if verdict is None:
+            verdict = self._control_call(error, number)
+        if not verdict or self._forced_block_receipts:
+            raise ChainRPCError(
+                f"{self.node_name()} refused eth_getBlockReceipts({number}) with {said}; {off}", error.code
+            ) from error
+        was = self.block_receipts
+        change = " (it answered it before: the node behind this URL changed)" if was else ""
+        self._learn(
+            BLOCK_RECEIPTS, False,
+            f"has no eth_getBlockReceipts ({said}){change}; receipts are fetched per transaction from now on",
+        )
+
+    def _control_call(self, error: ChainRPCError, number: str) -> bool:
+        """An ambiguous code (-32700, -32600): does the node answer a known method in the same request?
+
+        True when eth_chainId is answered and eth_getBlockReceipts refused again the same way: the node
+        parses our requests and refuses this method. Anything else is a node contradicting itself.
+        """
+        try:
+            control, again = self._send([("eth_chainId", []), ("eth_getBlockReceipts", [number])])
+        except _Transient as failed:
+            raise ChainRPCError(f"{self.url}: the control call failed: {failed}") from failed
+        again_error = again.get("error") if isinstance(again.get("error"), dict) else None
+        if control.get("error") is None and again_error is not None and again_error.get("code") == error.code:
+            return True
+        outcome = "answered it" if again_error is None else f"then said {again.get('error')}"
+        raise ChainRPCError(
+            f"{self.node_name()} refused eth_getBlockReceipts({number}) with code {error.code} "
+            f"{error.rpc_message!r}, {outcome}, and answered eth_chainId with {control}: its answers are "
+            "inconsistent; set CHAIN_BLOCK_RECEIPTS=off (per-transaction receipts) or =on to insist",
+            error.code,
+        )
 
     def _fetch_codes(self, blocks: list[Json], receipts: dict[str, list[Json]]) -> dict[str, str]:
         created = [

@@ -68,13 +68,22 @@ class ChainRPCResource(dg.ConfigurableResource):
     breaker_failures: int = 5
     breaker_recovery_seconds: float = 30
     breaker_healthy_seconds: float = 60
+    block_receipts: str = "auto"  # auto | on | off (CHAIN_BLOCK_RECEIPTS)
 
     @cached_property
     def client(self):
+        """The indexing client; what it learns about the node stays in this process."""
+        return self.indexer()
+
+    def indexer(self, warehouse: Warehouse | None = None):
+        """An indexing client that also remembers what it learns about the node in ``warehouse``."""
+        from resources.chain_capabilities import WarehouseCapabilityStore
         from resources.chain_rpc import ChainRPC  # web3 stays out of module import time
 
         return ChainRPC(
             self.url,
+            block_receipts={"on": True, "off": False}.get(self.block_receipts),
+            capability_store=WarehouseCapabilityStore(warehouse) if warehouse is not None else None,
             batch_size=self.batch_size,
             workers=self.workers,
             max_rps=self.max_rps or None,
@@ -176,6 +185,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             breaker_failures=settings.chain_breaker_failures,
             breaker_recovery_seconds=settings.chain_breaker_recovery_seconds,
             breaker_healthy_seconds=settings.chain_breaker_healthy_seconds,
+            block_receipts=settings.chain_block_receipts,
         ),
         "fraud_data": FraudDataResource(
             training_csv=str(settings.fraud_training_csv) if settings.fraud_training_csv else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         60,
         alias="CHAIN_BREAKER_HEALTHY_SECONDS",
         description="Probation after the RPC breaker recovers: one failure within it re-opens the breaker.",
+    )
+    chain_block_receipts: Literal["auto", "on", "off"] = Field(
+        "auto",
+        alias="CHAIN_BLOCK_RECEIPTS",
+        description="eth_getBlockReceipts: auto = learnt per node (and remembered), on = always, "
+        "off = per-transaction receipts.",
     )
     market_source: str = Field(
         "synthetic",

@@ -26,6 +26,7 @@ from ops.market.schema import OHLCV_KEY, OHLCV_SCHEMA, RAW_SCHEMA, REJECTS_KEY, 
 from ops.market.summary import SUMMARY_KEY, SUMMARY_SCHEMA
 from ops.nlp import schema as nlp
 from ops.price.forecast import FORECAST_KEY, FORECAST_SCHEMA
+from resources.chain_capabilities import CAPABILITIES_KEY, CAPABILITIES_SCHEMA
 from resources.warehouse import TableSpec
 
 RAW_OHLCV = TableSpec(
@@ -69,6 +70,8 @@ TOKEN_TRANSFERS = TableSpec(
     indexes=(("block_number",), ("from_address", "block_number"), ("to_address", "block_number"), ("token_address",)),
 )
 CONTRACTS = TableSpec("contracts", CONTRACTS_SCHEMA, CONTRACTS_KEY, indexes=(("block_number",),))
+#: What each node endpoint was found to support (resources/chain_capabilities.py), so no run asks twice.
+CHAIN_NODE_CAPABILITIES = TableSpec("chain_node_capabilities", CAPABILITIES_SCHEMA, CAPABILITIES_KEY)
 
 # -- chain intelligence (ops/intel) ------------------------------------------------------------------
 DEX_POOLS = TableSpec("dex_pools", POOL_SCHEMA, POOL_KEY)
@@ -157,6 +160,7 @@ ALL_TABLES = (
     CHAIN_LOGS,
     TOKEN_TRANSFERS,
     CONTRACTS,
+    CHAIN_NODE_CAPABILITIES,
     DEX_POOLS,
     DEX_SWAPS,
     MEV_SANDWICHES,

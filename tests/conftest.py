@@ -162,3 +162,13 @@ def _no_leftover_defs_state_storage():
 
     with set_defs_state_storage(None):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_learnt_node_capabilities():
+    """Each test starts with no node capability learnt in process memory (ports get reused)."""
+    from resources.chain_capabilities import PROCESS_MEMORY
+
+    PROCESS_MEMORY.forget()
+    yield
+    PROCESS_MEMORY.forget()

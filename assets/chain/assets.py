@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 
 from assets.chain.partitions import CHAIN_RANGES, partition_range
+from assets.chain.span import IndexedSpan, indexed_span
 from ops.chain.ranges import BlockRange, continuity_breaks
 from ops.reporting import markdown_table
 from resources.configurable import ChainRPCResource, WarehouseResource
@@ -63,6 +64,12 @@ DESCRIPTIONS = {
             description="Every block of the range is stored and each block's transaction_count matches "
             "its stored transactions, each with a receipt.",
         ),
+        dg.AssetCheckSpec(
+            "span_has_no_gaps",
+            asset="chain_blocks",
+            description="Every block from the first known range to the newest stored block is stored. Missing "
+            "ranges are listed; the new-block sensor re-indexes ranges whose run failed, with backoff.",
+        ),
     ],
     can_subset=False,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -74,7 +81,16 @@ def chain_range(context: dg.AssetExecutionContext, chain_rpc: ChainRPCResource, 
     block_range = partition_range(context)
     db = warehouse.client
     context.log.info(f"indexing blocks {block_range.start}-{block_range.end} from {chain_rpc.url}")
-    frames = index_range(chain_rpc.client, block_range.start, block_range.end)
+    with chain_rpc.indexer(db) as rpc:  # what it learns about the node is kept in the warehouse
+        frames = index_range(rpc, block_range.start, block_range.end)
+    for notice in rpc.notices:
+        context.log.warning(notice)
+    if frames.renumbered_blocks:
+        shown = ", ".join(map(str, frames.renumbered_blocks[:10]))
+        context.log.warning(
+            f"the node's receipts number logs per transaction in {len(frames.renumbered_blocks)} block(s) "
+            f"({shown}{', ...' if len(frames.renumbered_blocks) > 10 else ''}): renumbered in block order"
+        )
     by_asset = {
         "chain_blocks": frames.blocks,
         "chain_transactions": frames.transactions,
@@ -89,9 +105,11 @@ def chain_range(context: dg.AssetExecutionContext, chain_rpc: ChainRPCResource, 
                          block_range.start, block_range.end + 1)
         context.log.info(f"{name}: {frame.height} rows for blocks {block_range.start}-{block_range.end}")
 
-    yield from _materializations(block_range, by_asset)
+    yield from _materializations(block_range, by_asset, len(frames.renumbered_blocks))
     yield _continuity_check(frames.blocks, previous_hash)
     yield _completeness_check(block_range, frames.blocks, frames.transactions)
+    known = [BlockRange.parse(k) for k in context.instance.get_dynamic_partitions(CHAIN_RANGES.name)]
+    yield _span_check(indexed_span(db, known))
 
 
 def _stored_hash(db: Warehouse, number: int) -> str | None:
@@ -101,7 +119,7 @@ def _stored_hash(db: Warehouse, number: int) -> str | None:
     return None if row.is_empty() else row["hash"][0]
 
 
-def _materializations(block_range: BlockRange, by_asset: dict[str, pl.DataFrame]):
+def _materializations(block_range: BlockRange, by_asset: dict[str, pl.DataFrame], renumbered: int):
     blocks = by_asset["chain_blocks"]
     first_ts = int(blocks["timestamp"].min()) if blocks.height else None
     last_ts = int(blocks["timestamp"].max()) if blocks.height else None
@@ -117,6 +135,8 @@ def _materializations(block_range: BlockRange, by_asset: dict[str, pl.DataFrame]
             )
             metadata["first_timestamp"] = dg.MetadataValue.timestamp(float(first_ts))
             metadata["last_timestamp"] = dg.MetadataValue.timestamp(float(last_ts))
+        if name == "chain_logs":
+            metadata["blocks_with_logs_renumbered"] = dg.MetadataValue.int(renumbered)
         if name == "token_transfers" and frame.height:
             top = (
                 frame.group_by("token_address")
@@ -162,6 +182,25 @@ def _completeness_check(
             "declared_transactions": dg.MetadataValue.int(declared),
             "stored_transactions": dg.MetadataValue.int(transactions.height),
             "transactions_without_receipt": dg.MetadataValue.int(without_receipt),
+        },
+    )
+
+
+def _span_check(span: IndexedSpan | None) -> dg.AssetCheckResult:
+    gaps = span.gaps if span else ()
+    listed = "\n".join(f"- blocks {g.start}-{g.end} ({g.size})" for g in gaps[:20])
+    return dg.AssetCheckResult(
+        asset_key="chain_blocks",
+        check_name="span_has_no_gaps",
+        passed=not gaps,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "span": dg.MetadataValue.text(f"{span.start}-{span.end}" if span else "nothing stored"),
+            "stored_blocks": dg.MetadataValue.int(span.stored if span else 0),
+            "missing_blocks": dg.MetadataValue.int(span.missing if span else 0),
+            "missing_ranges": dg.MetadataValue.md(
+                (listed + ("\n- ..." if len(gaps) > 20 else "")) if gaps else "none"
+            ),
         },
     )
 

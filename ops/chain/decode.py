@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import polars as pl
 
@@ -34,16 +34,20 @@ Json = dict[str, Any]
 
 @dataclass(frozen=True)
 class ChainFrames:
-    """The five tables decoded from one block range."""
+    """The five tables decoded from one block range, and the blocks whose log indexes were renumbered."""
+
+    TABLES: ClassVar[tuple[str, ...]] = ("blocks", "transactions", "logs", "token_transfers", "contracts")
 
     blocks: pl.DataFrame
     transactions: pl.DataFrame
     logs: pl.DataFrame
     token_transfers: pl.DataFrame
     contracts: pl.DataFrame
+    #: Blocks whose receipts numbered logs per transaction (see ``renumber_log_indexes``).
+    renumbered_blocks: tuple[int, ...] = field(default=())
 
     def counts(self) -> dict[str, int]:
-        return {name: getattr(self, name).height for name in self.__dataclass_fields__}
+        return {name: getattr(self, name).height for name in self.TABLES}
 
     @staticmethod
     def concat(parts: Sequence[ChainFrames]) -> ChainFrames:
@@ -51,10 +55,8 @@ class ChainFrames:
         if not parts:
             return empty_frames()
         return ChainFrames(
-            **{
-                name: pl.concat([getattr(p, name) for p in parts], how="vertical")
-                for name in ChainFrames.__dataclass_fields__
-            }
+            **{name: pl.concat([getattr(p, name) for p in parts], how="vertical") for name in ChainFrames.TABLES},
+            renumbered_blocks=tuple(n for p in parts for n in p.renumbered_blocks),
         )
 
 
@@ -269,6 +271,32 @@ def decode_logs(blocks: Sequence[Json], receipts: list[Json]) -> pl.DataFrame:
     return _frame(columns, LOGS_SCHEMA, ints).with_columns(pl.col("address").str.to_lowercase())
 
 
+def renumber_log_indexes(logs: pl.DataFrame) -> tuple[pl.DataFrame, tuple[int, ...]]:
+    """Logs with block-wide indexes, and the numbers of the blocks that needed them.
+
+    A log's index is its position in its block (what geth, erigon and ``eth_getLogs`` say), and
+    (block_number, log_index) is the table's key. Some nodes' receipts restart at 0 in every
+    transaction, so a block with two log-emitting transactions repeats a key. Only blocks whose
+    indexes repeat or go backwards are renumbered (0..n-1 in block order, which ``logs`` is in);
+    a node's own increasing numbering is kept as it is.
+    """
+    if logs.is_empty():
+        return logs, ()
+    bad = (
+        logs.lazy()
+        .filter(pl.col("log_index").diff().over("block_number") <= 0)
+        .select(pl.col("block_number").unique().sort())
+        .collect()["block_number"]
+    )
+    if bad.is_empty():
+        return logs, ()
+    position = pl.int_range(pl.len(), dtype=logs.schema["log_index"]).over("block_number")
+    fixed = logs.with_columns(
+        log_index=pl.when(pl.col("block_number").is_in(bad.implode())).then(position).otherwise(pl.col("log_index"))
+    )
+    return fixed, tuple(bad.to_list())
+
+
 def decode_token_transfers(logs: pl.DataFrame) -> pl.DataFrame:
     """ERC-20 and ERC-721 Transfer events out of a logs frame.
 
@@ -358,11 +386,12 @@ def decode_range(
         raise DecodeError("blocks must carry full transaction objects (eth_getBlockByNumber(n, true))")
     aligned = _aligned_receipts(ordered, receipts)
     transactions = decode_transactions(ordered, aligned)
-    logs = decode_logs(ordered, aligned)
+    logs, renumbered = renumber_log_indexes(decode_logs(ordered, aligned))
     return ChainFrames(
         blocks=decode_blocks(ordered),
         transactions=transactions,
         logs=logs,
         token_transfers=decode_token_transfers(logs),
         contracts=decode_contracts(transactions, codes or {}),
+        renumbered_blocks=renumbered,
     )

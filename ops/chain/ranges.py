@@ -114,3 +114,86 @@ def ranges_of(numbers: Sequence[int], keys: Iterable[str]) -> list[str]:
     """The partition keys among `keys` that contain any of `numbers`."""
     ranges = [BlockRange.parse(k) for k in keys]
     return sorted({r.key for r in ranges for n in numbers if n in r})
+
+
+def missing_spans(present: Sequence[int], start: int, end: int) -> list[BlockRange]:
+    """The runs of block numbers in [start, end] that ``present`` (sorted, unique) lacks."""
+    gaps: list[BlockRange] = []
+    expected = start
+    for number in present:
+        if number < start:
+            continue
+        if number > end:
+            break
+        if number > expected:
+            gaps.append(BlockRange(expected, number - 1))
+        expected = number + 1
+    if expected <= end:
+        gaps.append(BlockRange(expected, end))
+    return gaps
+
+
+def plan_ranges(start: int, end: int, *, size: int, first_block: int, known: Iterable[BlockRange]) -> list[BlockRange]:
+    """The partitions that index blocks ``start..end``: the range size's aligned pieces of it, and
+    any existing partition it touches, whole (partitions never overlap, so their keys stay the
+    ones the sensor plans; a piece inside a known range re-indexes that range)."""
+    if size < 1:
+        raise ValueError("range size must be at least 1")
+    if end < start:
+        raise ValueError(f"--to {end} is before --from {start}")
+    if start < first_block:
+        raise ValueError(f"block {start} is before the first indexed block {first_block} (CHAIN_FIRST_BLOCK)")
+    known = sorted(known)
+    planned: list[BlockRange] = []
+    number = start
+    while number <= end:
+        covering = next((r for r in known if number in r), None)
+        if covering is not None:
+            planned.append(covering)
+            number = covering.end + 1
+            continue
+        aligned_end = first_block + ((number - first_block) // size + 1) * size - 1
+        following = next((r.start for r in known if r.start > number), None)
+        piece_end = min(aligned_end, end, following - 1 if following is not None else end)
+        planned.append(BlockRange(number, piece_end))
+        number = piece_end + 1
+    return planned
+
+
+@dataclass(frozen=True)
+class HealState:
+    """One range the sensor is re-indexing: attempts so far and when the next one may start (unix s)."""
+
+    attempts: int
+    next_at: float
+
+
+def heal_schedule(
+    broken: Iterable[str],
+    state: dict[str, HealState],
+    now: float,
+    *,
+    base_seconds: float = 30.0,
+    max_seconds: float = 3600.0,
+    max_attempts: int = 8,
+) -> tuple[list[str], list[str], dict[str, HealState]]:
+    """(keys to re-run now, keys given up on, the new state) for ranges whose indexing is broken.
+
+    Exponential backoff per range: the first retry at once, then ``base_seconds`` doubling up to
+    ``max_seconds``, at most ``max_attempts`` times; a range that is whole again leaves the state,
+    so a later failure starts afresh.
+    """
+    broken = sorted(set(broken))
+    due: list[str] = []
+    given_up: list[str] = []
+    new_state: dict[str, HealState] = {}
+    for key in broken:
+        current = state.get(key, HealState(0, now))
+        if current.attempts >= max_attempts:
+            given_up.append(key)
+        elif now >= current.next_at:
+            due.append(key)
+            delay = min(max_seconds, base_seconds * 2**current.attempts)
+            current = HealState(current.attempts + 1, now + delay)
+        new_state[key] = current
+    return due, given_up, new_state

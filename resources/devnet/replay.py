@@ -46,7 +46,7 @@ class _Block:
 
     __slots__ = ("hash", "hashes_json", "head", "logs", "number", "receipts", "tx_hashes", "txs")
 
-    def __init__(self, block: Json, receipts: Sequence[Json]) -> None:
+    def __init__(self, block: Json, receipts: Sequence[Json], *, per_transaction_log_index: bool = False) -> None:
         self.number = int(block["number"], 16)
         self.hash = block["hash"].lower()
         header = {k: v for k, v in block.items() if k != "transactions"}
@@ -60,7 +60,13 @@ class _Block:
         missing = [h for h in self.tx_hashes if h not in by_hash]
         if missing:
             raise ValueError(f"block {self.number}: no recorded receipt for {missing[0]}")
-        self.receipts = [_dump(by_hash[h]) for h in self.tx_hashes]
+        answered = by_hash
+        if per_transaction_log_index:  # as some nodes' receipts do: 0.. in every transaction
+            answered = {
+                h: {**r, "logs": [{**log, "logIndex": hex(i)} for i, log in enumerate(r.get("logs", []))]}
+                for h, r in by_hash.items()
+            }
+        self.receipts = [_dump(answered[h]) for h in self.tx_hashes]
         self.hashes_json = _dump(self.tx_hashes)
         #: (address, topics, encoded log) per log, so eth_getLogs filters without decoding receipts
         self.logs = [
@@ -82,13 +88,25 @@ class ReplayBackend:
     """Answers eth_* reads from recorded blocks; ``call(method, params)`` for ``JsonRpcServer``.
 
     ``block_receipts=False`` answers eth_getBlockReceipts with -32601 (method not found), as
-    nodes without it do, so clients' per-transaction fallback can be tested.
+    nodes without it do, so clients' per-transaction fallback can be tested; ``unknown_method``
+    (code, message) is the error other nodes give for a method they lack instead.
+    ``per_transaction_log_index`` numbers receipts' logs from 0 in each transaction (eth_getLogs
+    keeps the block-wide index), as some nodes do.
     ``calls`` counts the JSON-RPC calls answered, by method.
     """
 
-    def __init__(self, chain_id: int = 1, *, block_receipts: bool = True) -> None:
+    def __init__(
+        self,
+        chain_id: int = 1,
+        *,
+        block_receipts: bool = True,
+        unknown_method: tuple[int, str] | None = None,
+        per_transaction_log_index: bool = False,
+    ) -> None:
         self.chain_id = chain_id
         self.block_receipts = block_receipts
+        self.unknown_method = unknown_method
+        self.per_transaction_log_index = per_transaction_log_index
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._by_number: dict[int, _Block] = {}
@@ -100,7 +118,7 @@ class ReplayBackend:
     # --- loading --------------------------------------------------------------------------------
 
     def add_block(self, block: Json, receipts: Sequence[Json]) -> None:
-        entry = _Block(block, receipts)
+        entry = _Block(block, receipts, per_transaction_log_index=self.per_transaction_log_index)
         self._by_number[entry.number] = entry
         self._by_hash[entry.hash] = entry
         for index, tx_hash in enumerate(entry.tx_hashes):
@@ -145,7 +163,7 @@ class ReplayBackend:
             self.calls[method] += 1
         handler = _HANDLERS.get(method)
         if handler is None or (method == "eth_getBlockReceipts" and not self.block_receipts):
-            raise method_not_found(method)
+            raise RpcError(*self.unknown_method) if self.unknown_method else method_not_found(method)
         try:
             return handler(self, params)
         except (IndexError, KeyError, TypeError, ValueError, AttributeError) as error:
@@ -167,6 +185,9 @@ class ReplayBackend:
 
     def _chain_id(self, params: list[Any]) -> str:
         return hex(self.chain_id)
+
+    def _client_version(self, params: list[Any]) -> str:
+        return "sextant-replay"
 
     def _net_version(self, params: list[Any]) -> str:
         return str(self.chain_id)
@@ -236,6 +257,7 @@ def _topics_match(topics: list[str], topic_filter: list[set[str] | None]) -> boo
 _HANDLERS = {
     "eth_chainId": ReplayBackend._chain_id,
     "net_version": ReplayBackend._net_version,
+    "web3_clientVersion": ReplayBackend._client_version,
     "eth_blockNumber": ReplayBackend._block_number_call,
     "eth_getBlockByNumber": ReplayBackend._get_block_by_number,
     "eth_getBlockByHash": ReplayBackend._get_block_by_hash,

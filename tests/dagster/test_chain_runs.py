@@ -80,7 +80,7 @@ def test_sensor_ranges_runs_and_idempotent_reruns(instance, chain_settings, devn
     for key in keys:
         result, checks = run(instance, resources, key)
         assert result.success
-        assert checks == {"hash_chain_continuous": True, "range_complete": True}
+        assert checks == {"hash_chain_continuous": True, "range_complete": True, "span_has_no_gaps": True}
 
     wh = Warehouse(chain_settings.resolved_warehouse_url)
     indexed_to = BlockRange.parse(keys[-1]).end
