@@ -48,7 +48,7 @@ def chain_new_blocks_sensor(
     now = time.time()
     busy = {key for key, _ in reorged}
     heal, given_up, heal_state = heal_schedule(
-        _broken_ranges(context.instance, known, busy), _read_heal_state(context.cursor), now
+        broken_ranges(context.instance, known, busy), _read_heal_state(context.cursor), now
     )
     requests += [
         dg.RunRequest(
@@ -83,7 +83,7 @@ _FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 _BLOCKS = dg.AssetKey("chain_blocks")
 
 
-def _broken_ranges(instance: dg.DagsterInstance, known: list[BlockRange], busy: set[str]) -> list[str]:
+def broken_ranges(instance: dg.DagsterInstance, known: list[BlockRange], busy: set[str]) -> list[str]:
     """Known ranges (the newest ``HEAL_LOOKBACK``) whose latest indexing run failed.
 
     Indexing runs are the chain job's and any run selecting chain_blocks (the CLI, the UI's

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from orchestration.cli_chain import chain_app
 from orchestration.cli_devnet import devnet_app
 from orchestration.cli_intel import contract_app, mev_app
 from orchestration.cli_tokens import token_app
@@ -21,6 +22,7 @@ from resources.settings import get_settings
 
 app = typer.Typer(help="Sextant: crypto market, chain and fraud intelligence on Dagster.", no_args_is_help=True)
 app.add_typer(token_app, name="token", help="API tokens: create, list, revoke.")
+app.add_typer(chain_app, name="chain", help="Index block ranges by hand; status of the index (head, span, gaps).")
 app.add_typer(devnet_app, name="devnet", help="Serve a local EVM devnet with a seeded scenario (port 8545).")
 app.add_typer(mev_app, name="mev", help="MEV detectors over exported swaps.")
 app.add_typer(contract_app, name="contract", help="Contract bytecode analysis.")

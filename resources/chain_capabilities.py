@@ -23,7 +23,8 @@ import polars as pl
 #: Codes some node uses for "no such method"; only -32601 says so on its own.
 UNKNOWN_METHOD_CODES = frozenset({-32601, -32700, -32600, -32000, -32004})
 _UNKNOWN_METHOD_TEXT = re.compile(
-    r"\bmethod\b.*\b(not|unknown|unsupported|unavailable)\b|\bnot supported\b|\bunsupported\b|\bnot implemented\b",
+    r"\bmethod\b.*\b(not|unknown|unsupported|unavailable)\b|\b(unknown|unsupported|invalid) method\b"
+    r"|\bnot supported\b|\bunsupported\b|\bnot implemented\b",
     re.IGNORECASE,
 )
 

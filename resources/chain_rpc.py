@@ -193,8 +193,8 @@ class ChainRPC:
         self._capability_store = capability_store
         self._stored: dict[str, bool] | None = None  # the store's decisions, read once
         self._client_version: str | None = None
-        #: Decisions this client made about the node, for the caller's log (a Dagster run's, say).
-        self.notices: list[str] = []
+        #: (logging level, message) of decisions this client made about the node, for the caller's log.
+        self.notices: list[tuple[int, str]] = []
         self.breaker = CircuitBreaker(
             "chain RPC",
             failures=breaker_failures,
@@ -473,9 +473,9 @@ class ChainRPC:
             self._capability_store.save(self.endpoint, capability, supported, detail)
             self._stored = {**(self._stored or {}), capability: supported}
         if before is not supported:
-            notice = f"{self.node_name()}: {detail}"
+            notice = (logging.INFO if supported else logging.WARNING, f"{self.node_name()}: {detail}")
             self.notices.append(notice)
-            log.log(logging.INFO if supported else logging.WARNING, notice)
+            log.log(*notice)
 
     def _block_receipts(self, blocks: list[Json]) -> list[Any] | None:
         """Every block's receipts through eth_getBlockReceipts, or None once the node says it lacks it."""

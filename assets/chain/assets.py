@@ -83,8 +83,8 @@ def chain_range(context: dg.AssetExecutionContext, chain_rpc: ChainRPCResource, 
     context.log.info(f"indexing blocks {block_range.start}-{block_range.end} from {chain_rpc.url}")
     with chain_rpc.indexer(db) as rpc:  # what it learns about the node is kept in the warehouse
         frames = index_range(rpc, block_range.start, block_range.end)
-    for notice in rpc.notices:
-        context.log.warning(notice)
+    for level, notice in rpc.notices:
+        context.log.log(level, notice)
     if frames.renumbered_blocks:
         shown = ", ".join(map(str, frames.renumbered_blocks[:10]))
         context.log.warning(
