@@ -72,8 +72,12 @@ def test_minimal_proxy_has_a_fixed_target_and_no_selectors():
     result = analyze(minimal_proxy(IMPL))
     assert result.proxy.kind == "eip1167" and result.proxy.target == IMPL
     assert result.selectors == [] and not result.risky  # its DELEGATECALL is what a proxy is for
-    # One byte off the pattern is not a clone.
-    assert analyze(minimal_proxy(IMPL)[:-1] + b"\x00").proxy.kind is None
+    # One byte off the pattern is not the standard clone, but it still forwards every call to IMPL.
+    off_by_one = analyze(minimal_proxy(IMPL)[:-1] + b"\x00").proxy
+    assert (off_by_one.kind, off_by_one.target) == ("fixed", IMPL)
+    # The same bytes with the target taken from calldata (PUSH0 CALLDATALOAD) forward nothing fixed.
+    from_calldata = minimal_proxy(IMPL).replace(b"\x73" + bytes.fromhex(IMPL[2:]), b"\x5f\x35")
+    assert analyze(from_calldata).proxy.kind is None
 
 
 @pytest.mark.parametrize(
