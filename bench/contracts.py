@@ -4,7 +4,11 @@ Compiles the devnet's Vyper contracts and assembles proxies, clones and larger s
 (so sizes range from 45 bytes to ~20 KB), then times `ops.intel.contracts.analyze` (evmole selectors
 and state mutability, plus our sweep, flags, interfaces, compiler tail and proxy detection) and
 `evmole.contract_info(code, selectors=True, state_mutability=True)` alone, best of 3 passes each.
-Prints as its last line one JSON object; ratio = our throughput / evmole's (goal: at least 0.5).
+Then scores proxy detection on the labelled set of real bytecode in tests/intel/data/bytecodes.jsonl
+(npm artifacts and documented clone bytes; see SOURCES.md there): precision and recall of the proxy
+kind, and of kind plus target/slot (goal: 1.0 each), and times that set the same way.
+Prints as its last line one JSON object; ratio = our throughput / evmole's on the synthetic corpus
+(goal: at least 0.5); labelled_ratio is the same on the labelled set.
 
 Usage: python bench/contracts.py [--copies N]
 """
@@ -30,6 +34,7 @@ from ops.intel.contracts import analyze
 from ops.intel.proxy import EIP1967_IMPLEMENTATION
 
 CONTRACTS = REPO_ROOT / "resources" / "devnet" / "contracts"
+LABELLED = REPO_ROOT / "tests" / "intel" / "data" / "bytecodes.jsonl"
 
 
 def _dispatcher(n: int, rng: random.Random) -> bytes:
@@ -64,6 +69,47 @@ def corpus() -> list[bytes]:
     return codes
 
 
+def labelled() -> list[dict]:
+    """The labelled records, each with its code as bytes under "code"."""
+    rows = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["code"] = bytes.fromhex(row["hex"][2:])
+    return rows
+
+
+def score(rows: list[dict]) -> tuple[dict[str, float], Table]:
+    """Precision and recall of the proxy kind, and of kind with target/slot, over `rows`.
+
+    A prediction counts when the detector names a kind; it is right when the kind (and, for the
+    second pair, the target and slot too) equals the label. Non-proxies enter through precision.
+    """
+    per_kind: dict[str, list[int]] = {}  # kind -> [labelled, predicted, kind right, all right]
+    for row in rows:
+        got = analyze(row["code"]).proxy
+        row["got"] = got
+        for kind in {row["kind"], got.kind} - {None}:
+            per_kind.setdefault(kind, [0, 0, 0, 0])
+        if row["kind"] is not None:
+            per_kind[row["kind"]][0] += 1
+        if got.kind is not None:
+            per_kind[got.kind][1] += 1
+            if got.kind == row["kind"]:
+                per_kind[got.kind][2] += 1
+                per_kind[got.kind][3] += (got.target, got.slot) == (row["target"], row["slot"])
+    table = Table("proxy kind", "labelled", "detected", "kind right", "target/slot right", "precision", "recall")
+    totals = [sum(v[i] for v in per_kind.values()) for i in range(4)]
+    for kind, (want, got, right, exact) in [*sorted(per_kind.items()), ("all", totals)]:
+        table.add_row(kind, str(want), str(got), str(right), str(exact),
+                      f"{right / got:.2f}" if got else "-", f"{right / want:.2f}" if want else "-")
+    want, got, right, exact = totals
+    figures = {
+        "kind_precision": round(right / got, 3) if got else 0.0, "kind_recall": round(right / want, 3) if want else 0.0,
+        "target_precision": round(exact / got, 3) if got else 0.0,
+        "target_recall": round(exact / want, 3) if want else 0.0,
+    }
+    return figures, table
+
+
 def _best(fn, codes: list[bytes]) -> float:
     best = float("inf")
     for _ in range(3):
@@ -91,10 +137,24 @@ def main() -> None:
     for name, took in (("ours (evmole + sweep, flags, proxy, interfaces, compiler)", ours), ("evmole alone", alone)):
         table.add_row(name, f"{took:.3f}", f"{len(codes) / took:,.0f}", f"{size / 1e3 / took:,.0f}")
     console.print(table)
+    rows = labelled()
+    figures, scored = score(rows)
+    console.print(scored)
+    for row in rows:
+        got = row["got"]
+        if (got.kind, got.target, got.slot) != (row["kind"], row["target"], row["slot"]):
+            console.print(f"[red]wrong[/red] {row['name']}: {got.as_dict()} (labelled {row['kind']})")
+    real = [row["code"] for row in rows] * args.copies
+    with console.status(f"timing the {len(rows)} labelled contracts"):
+        ours_real = _best(analyze, real)
+        alone_real = _best(lambda c: evmole.contract_info(c, selectors=True, state_mutability=True), real)
+    console.print(f"labelled set: ours {len(real) / ours_real:,.0f} contracts/s, evmole alone "
+                  f"{len(real) / alone_real:,.0f} contracts/s")
     print(json.dumps({
         "bench": "contracts", "metric": "contracts analysed per second", "unit": "contracts/s",
         "ours": round(len(codes) / ours, 1), "baseline": round(len(codes) / alone, 1),
         "baseline_name": "evmole.contract_info(selectors, state_mutability) alone", "ratio": round(alone / ours, 3),
+        "labelled": len(rows), **figures, "labelled_ratio": round(alone_real / ours_real, 3),
     }))
 
 

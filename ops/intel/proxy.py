@@ -38,6 +38,8 @@ SLOT_KINDS: tuple[tuple[str, str], ...] = (
 )
 _SLOT_KIND = {int(slot, 16): kind for kind, slot in SLOT_KINDS}
 _BEACON_SLOT = int(EIP1967_BEACON, 16)
+#: Instructions walked in code whose only DELEGATECALL can be in the runtime it returns.
+CREATION_ONLY_BUDGET = 500
 #: Creation code nests at most this deep (a factory's initcode returning a constructor is not a thing).
 _MAX_NESTING = 2
 
@@ -93,9 +95,14 @@ def detect_proxy(code: bytes, found: CodeScan | None = None, *, _depth: int = 0)
         return ProxyInfo("eip1167", target=target)
     if found is None:
         found = scan(code)
-    if DELEGATECALL not in found.opcodes and not {0x39, 0xF3} <= found.opcodes:
+    if DELEGATECALL in found.opcodes:
+        walked = trace(code)
+    elif {0x39, 0xF3} <= found.opcodes and b"\xf4" in code:
+        # The runtime's DELEGATECALL is dead to the sweep only when that runtime has no JUMPDEST
+        # before it: a hand-written forwarder, whose constructor is a few instructions long.
+        walked = trace(code, CREATION_ONLY_BUDGET)
+    else:
         return ProxyInfo()
-    walked = trace(code)
     if walked.runtime is not None and _depth < _MAX_NESTING:
         start, length = walked.runtime
         runtime = code[start : start + length]
