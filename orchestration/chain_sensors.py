@@ -79,26 +79,17 @@ def chain_new_blocks_sensor(
 
 #: How many of the newest ranges the sensor checks for a failed latest run.
 HEAL_LOOKBACK = 2000
-_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
-_BLOCKS = dg.AssetKey("chain_blocks")
 
 
 def broken_ranges(instance: dg.DagsterInstance, known: list[BlockRange], busy: set[str]) -> list[str]:
-    """Known ranges (the newest ``HEAL_LOOKBACK``) whose latest indexing run failed.
-
-    Indexing runs are the chain job's and any run selecting chain_blocks (the CLI, the UI's
-    materialize); downstream runs on the same partitions (chain intelligence) are not.
-    """
+    """Known ranges (the newest ``HEAL_LOOKBACK``) whose latest attempt to materialize chain_blocks failed,
+    whichever run made it (the sensor's, the CLI's, the UI's); downstream runs on the same
+    partitions (chain intelligence) do not count."""
     keys = [r.key for r in known[-HEAL_LOOKBACK:] if r.key not in busy]
     if not keys:
         return []
-    latest: dict[str, dg.DagsterRunStatus] = {}
-    for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": keys})):  # newest first
-        key = run.tags["dagster/partition"]
-        indexing = run.job_name == chain_job.name or (run.asset_selection and _BLOCKS in run.asset_selection)
-        if indexing and key not in latest:
-            latest[key] = run.status
-    return [key for key in keys if latest.get(key) in _FAILED]
+    status = instance.get_status_by_partition(dg.AssetKey("chain_blocks"), keys, CHAIN_RANGES) or {}
+    return [key for key in keys if status.get(key) == dg.AssetPartitionStatus.FAILED]
 
 
 def _read_heal_state(cursor: str | None) -> dict[str, HealState]:

@@ -153,3 +153,55 @@ def test_sensor_says_why_it_skips_when_the_node_is_down(instance, settings):
     context = dg.build_sensor_context(instance=instance, resources=build_resources(down))
     result = chain_new_blocks_sensor(context)
     assert isinstance(result, dg.SkipReason) and "did not answer" in result.skip_message
+
+
+def tick_with_cursor(instance, resources, cursor):
+    """One sensor evaluation that carries the cursor as the daemon does: (run requests, skip reason, cursor)."""
+    context = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+    result = chain_new_blocks_sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    skip = result.skip_reason.skip_message if result.skip_reason else None
+    return result.run_requests or [], skip, result.cursor
+
+
+def test_a_range_whose_run_failed_is_reindexed_by_the_sensor_with_backoff(instance, chain_settings, devnet):
+    from orchestration.cli_chain import status_report
+    from tests.services import free_port
+
+    good = build_resources(chain_settings)
+    down = build_resources(
+        chain_settings.model_copy(update={"chain_rpc_url": f"http://127.0.0.1:{free_port()}", "chain_retry_attempts": 2})
+    )
+    requests, _, cursor = tick_with_cursor(instance, good, None)
+    keys = [r.partition_key for r in requests]
+    with set_defs_state_storage(instance.defs_state_storage):  # the node is down for the first range's run
+        failed = dg.materialize(CHAIN_ASSETS, instance=instance, resources=down, partition_key=keys[0],
+                                raise_on_error=False)
+    assert not failed.success
+    for key in keys[1:]:
+        assert run(instance, good, key)[0].success
+
+    wh = Warehouse(chain_settings.resolved_warehouse_url)
+    known = [BlockRange.parse(k) for k in keys]
+    report = status_report(instance, good["chain_rpc"], wh, known)
+    first = BlockRange.parse(keys[0])
+    assert report["failed_ranges"] == [keys[0]]
+    assert report["gaps"] == [{"from": first.start, "to": first.end, "blocks": first.size}]
+
+    [heal], _, cursor = tick_with_cursor(instance, good, cursor)  # no person: the next tick asks again
+    assert heal.partition_key == keys[0] and heal.run_key.startswith(f"{keys[0]}:heal:")
+    assert heal.tags["sextant/heal"] == "1"
+    with set_defs_state_storage(instance.defs_state_storage):  # the retry fails too: the node is still down
+        assert not dg.materialize(CHAIN_ASSETS, instance=instance, resources=down, partition_key=keys[0],
+                                  tags=heal.tags, raise_on_error=False).success
+    again, skip, cursor = tick_with_cursor(instance, good, cursor)
+    assert again == [] and "1 failed range(s) waiting for their next retry" in skip  # backoff: 30 s first
+
+    result, checks = run(instance, good, keys[0], tags=heal.tags)  # the retry, once it is due
+    assert result.success and checks["span_has_no_gaps"]
+    assert wh.count("chain_blocks") == BlockRange.parse(keys[-1]).end + 1
+    after, _, cursor = tick_with_cursor(instance, good, cursor)
+    assert after == [] and '"heal": {}' in cursor  # healed: it leaves the sensor's state
+    assert status_report(instance, good["chain_rpc"], wh, known)["failed_ranges"] == []
+    wh.dispose()
