@@ -33,7 +33,8 @@ def cli_env(monkeypatch, tmp_path, played_devnet):
 
 def sextant(*args: str):
     result = CliRunner().invoke(app, list(args))
-    return result, result.output + (result.stderr if result.stderr_bytes is not None else "")
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    return result, " ".join(output.replace("│", " ").split())  # rich's error box, unwrapped
 
 
 def test_index_then_status_show_the_node_s_blocks(cli_env, played_devnet):
