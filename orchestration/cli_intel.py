@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import string
 from pathlib import Path
 from typing import Annotated
 
@@ -56,21 +57,59 @@ def scan(
                            "arbitrages": arbitrages.to_dicts()}, indent=2))
 
 
+def _shown(text: str) -> str:
+    """The argument as an error message shows it: one line, at most ~40 characters."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= 40 else flat[:20] + "…" + flat[-12:])
+
+
+def _read_code(code: str) -> str | bytes:
+    """The bytecode an argument stands for: a file holding hex text or raw bytes, else hex text itself.
+
+    Every way this can go wrong is a ``typer.BadParameter`` (one line, exit code 2), never a
+    traceback: a hex string too long to be a file name is not tried as one, a directory or an
+    unreadable file says so, and text that is neither hex nor a file is named as such.
+    """
+    if not code.strip():
+        raise typer.BadParameter("no bytecode given", param_hint="HEX_OR_FILE")
+    try:
+        path = Path(code)
+        exists = path.exists()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it: not a path
+        exists = False
+    if exists:
+        if path.is_dir():
+            raise typer.BadParameter(f"{_shown(code)} is a directory", param_hint="HEX_OR_FILE")
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {_shown(code)}: {exc.strerror or exc}", param_hint="HEX_OR_FILE") from None
+        if not raw.strip():
+            raise typer.BadParameter(f"{_shown(code)} is empty", param_hint="HEX_OR_FILE")
+        try:
+            text = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return raw  # raw bytecode
+        digits = text[2:] if text[:2].lower() == "0x" else text
+        return text if all(c in string.hexdigits or c.isspace() for c in digits) else raw
+    digits = code.strip()
+    digits = digits[2:] if digits[:2].lower() == "0x" else digits
+    if not all(c in string.hexdigits or c.isspace() for c in digits):
+        raise typer.BadParameter(f"{_shown(code)}: not hex, and no such file", param_hint="HEX_OR_FILE")
+    return code
+
+
 @contract_app.command("analyze")
 def analyze_command(
-    code: Annotated[str, typer.Argument(help="Runtime bytecode as hex, or a file holding it (hex text or raw bytes).")],
+    code: Annotated[str, typer.Argument(help="Bytecode (runtime or creation) as hex, or a file holding it (hex text or raw bytes).")],
 ) -> None:
-    """Print the analysis of runtime bytecode: proxy kind and target or slot, selectors, flags, interfaces, compiler."""
+    """Print the analysis of bytecode: proxy kind and target or slot, selectors, flags, interfaces, compiler.
+
+    Creation code is welcome: its proxy kind is that of the runtime it returns.
+    """
     from ops.intel.contracts import analyze
 
-    source: str | bytes = code
-    path = Path(code)
-    if len(code) < 4096 and path.is_file():
-        raw = path.read_bytes()
-        try:
-            source = raw.decode("ascii").strip()
-        except UnicodeDecodeError:
-            source = raw
+    source = _read_code(code)
     try:
         result = analyze(source)
     except ValueError as exc:
