@@ -73,7 +73,7 @@ def test_index_then_status_show_the_node_s_blocks(cli_env, played_devnet):
         (["--from", "0", "--to", "100000"], "past the node's head"),
         (["--from", "9", "--to", "3"], "before --from"),
         (["--from", "-1", "--to", "3"], "greater than or equal to 0"),
-        (["--from", "x", "--to", "3"], "is not a valid integer"),
+        (["--from", "x", "--to", "3"], "unable to parse string as an integer"),
     ],
 )
 def test_bad_ranges_are_refused_with_a_message(cli_env, args, message):
