@@ -196,14 +196,21 @@ def _arith(op: int, a: object, b: object) -> object:
 _BINARY = frozenset({0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x0A, 0x10, 0x11, 0x14, 0x16, 0x17, 0x18, 0x1B, 0x1C})
 
 
-def trace(code: bytes, budget: int = DEFAULT_BUDGET, *, stop_at_forward: bool = True) -> Trace:
+def trace(
+    code: bytes,
+    budget: int = DEFAULT_BUDGET,
+    *,
+    stop_at_forward: bool = True,
+    valid_jumps: frozenset[int] | None = None,
+) -> Trace:
     """Walk `code` from offset 0; every DELEGATECALL reached and the runtime a constructor returns.
 
     With `stop_at_forward`, the walk ends at the first DELEGATECALL whose target is a storage slot
     or a constant forwarding the calldata, or at the first RETURN of a code copy (creation code).
+    `valid_jumps` are the JUMPDEST offsets when the caller's sweep already has them (``CodeScan``).
     """
     n = len(code)
-    dests: frozenset[int] | None = None
+    dests = valid_jumps
     forwards: list[Forward] = []
     runtime: tuple[int, int] | None = None
     seen: set[tuple[int, tuple]] = set()

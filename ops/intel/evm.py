@@ -93,12 +93,14 @@ def disassemble(code: bytes) -> Iterator[Instruction]:
 
 @dataclass(frozen=True)
 class CodeScan:
-    """What one sweep finds: live opcodes, the PUSH4 and PUSH32 constants of live code, instruction count."""
+    """What one sweep finds: live opcodes, the PUSH4 and PUSH32 constants of live code, instruction count,
+    and the offsets of every JUMPDEST instruction (live or not: the legal jump targets)."""
 
     opcodes: frozenset[int]
     push4: frozenset[bytes]
     push32: frozenset[bytes]
     instructions: int
+    jumpdests: frozenset[int] = frozenset()
 
 
 def scan(code: bytes) -> CodeScan:
@@ -109,6 +111,7 @@ def scan(code: bytes) -> CodeScan:
     ops: set[int] = set()
     push4: set[bytes] = set()
     push32: set[bytes] = set()
+    dests: list[int] = []
     i, n, count, live = 0, len(code), 0, True
     terminators = TERMINATORS
     while i < n:
@@ -116,6 +119,7 @@ def scan(code: bytes) -> CodeScan:
         count += 1
         if op == 0x5B:
             live = True
+            dests.append(i)
         if op >= 0x60 and op <= 0x7F:
             width = op - 0x5F
             if live:
@@ -131,7 +135,7 @@ def scan(code: bytes) -> CodeScan:
             if op in terminators:
                 live = False
         i += 1
-    return CodeScan(frozenset(ops), frozenset(push4), frozenset(push32), count)
+    return CodeScan(frozenset(ops), frozenset(push4), frozenset(push32), count, frozenset(dests))
 
 
 def risk_flags(found: CodeScan) -> dict[str, bool]:

@@ -95,12 +95,13 @@ def detect_proxy(code: bytes, found: CodeScan | None = None, *, _depth: int = 0)
         return ProxyInfo("eip1167", target=target)
     if found is None:
         found = scan(code)
+    valid_jumps = found.jumpdests or None  # a sweep built without them leaves the walk to find its own
     if DELEGATECALL in found.opcodes:
-        walked = trace(code)
+        walked = trace(code, valid_jumps=valid_jumps)
     elif {0x39, 0xF3} <= found.opcodes and b"\xf4" in code:
         # The runtime's DELEGATECALL is dead to the sweep only when that runtime has no JUMPDEST
         # before it: a hand-written forwarder, whose constructor is a few instructions long.
-        walked = trace(code, CREATION_ONLY_BUDGET)
+        walked = trace(code, CREATION_ONLY_BUDGET, valid_jumps=valid_jumps)
     else:
         return ProxyInfo()
     if walked.runtime is not None and _depth < _MAX_NESTING:

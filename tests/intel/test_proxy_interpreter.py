@@ -189,6 +189,15 @@ def test_jumps_land_only_on_real_jumpdests():
     assert detect_proxy(bytes.fromhex("600456fe5b" + forward)).kind == "fixed"
 
 
+def test_the_sweep_and_the_walk_agree_on_jumpdests():
+    from ops.intel.delegate import jumpdests
+    from ops.intel.evm import scan
+
+    for record in RECORDS:
+        code = code_of(record)
+        assert scan(code).jumpdests == jumpdests(code), record["name"]
+
+
 def test_the_budget_is_a_hard_stop():
     big = code_of(next(r for r in RECORDS if r["name"].startswith("GnosisSafe singleton")))
     walked = trace(big, budget=50)
