@@ -28,7 +28,8 @@ def market_hourly_schedule(context: dg.ScheduleEvaluationContext, market_source:
     symbols = sorted(known | configured)
     if not symbols:
         return dg.SkipReason("no market symbols yet: configure MARKET_SYMBOLS or drop a file in the landing folder")
-    return [
-        dg.RunRequest(tags=range_tags(symbol, today - timedelta(days=1), today))
+    hour = f"{context.scheduled_execution_time:%Y-%m-%dT%H}"
+    return [  # several requests from one tick: Dagster needs a run key on each
+        dg.RunRequest(run_key=f"market-hourly-{symbol}-{hour}", tags=range_tags(symbol, today - timedelta(days=1), today))
         for symbol in symbols
     ]

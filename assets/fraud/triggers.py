@@ -10,6 +10,8 @@
 
 import dagster as dg
 
+from assets.fraud.assets import FRAUD_MODEL
+from resources.configurable import ModelStoreResource
 from resources.tables import CHAIN_TRANSACTIONS
 
 fraud_job = dg.define_asset_job(
@@ -45,7 +47,12 @@ def fraud_daily_schedule(context: dg.ScheduleEvaluationContext):
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-score addresses after chain_transactions of new (or re-indexed) block ranges materialize.",
 )
-def fraud_rescore_sensor(context: dg.SensorEvaluationContext):
+def fraud_rescore_sensor(context: dg.SensorEvaluationContext, model_store: ModelStoreResource):
+    if model_store.client.current_version(FRAUD_MODEL) is None:  # scoring would fail: say what is missing
+        return dg.SkipReason(
+            f"no promoted {FRAUD_MODEL} yet: materialize the fraud group (fraud_job, or the daily schedule) "
+            "once labels are configured; re-scoring starts after that"
+        )
     after = int(context.cursor) if context.cursor else None
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(CHAIN_TRANSACTIONS.name), after_storage_id=after),

@@ -95,17 +95,26 @@ def test_without_labelled_data_the_model_says_so(instance, settings):
     assert "No labelled data to train the fraud model on" in text and "FRAUD_TRAINING_CSV" in text
 
 
-def test_new_chain_ranges_start_one_rescoring_run(instance):
-    context = dg.build_sensor_context(instance=instance)
-    assert isinstance(fraud_rescore_sensor(context), dg.SkipReason)
+def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_promoted(instance, tmp_path):
+    from resources.configurable import ModelStoreResource
+    from resources.model_store import ModelStore
+
+    store = ModelStoreResource(url=str(tmp_path / "models"))
+
+    def evaluate(cursor=None):
+        return fraud_rescore_sensor(dg.build_sensor_context(instance=instance, cursor=cursor), model_store=store)
+
     for key in ("000000000000", "000000000100"):
         instance.report_runless_asset_event(dg.AssetMaterialization("chain_transactions", partition=key))
-    result = fraud_rescore_sensor(dg.build_sensor_context(instance=instance))
+    skipped = evaluate()  # chain ranges arrived, but scoring would fail without a model: no run
+    assert isinstance(skipped, dg.SkipReason) and "no promoted fraud_model yet" in skipped.skip_message
+    models = ModelStore(str(tmp_path / "models"))
+    models.promote("fraud_model", models.save("fraud_model", {"model.bin": b"stand-in"}))
+
+    result = evaluate()
     assert len(result.run_requests) == 1
     assert result.run_requests[0].tags["fraud/chain_ranges"] == "000000000000,000000000100"
-    # nothing new since the cursor: no run
-    assert isinstance(fraud_rescore_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor)),
-                      dg.SkipReason)
+    assert isinstance(evaluate(result.cursor), dg.SkipReason)  # nothing new since the cursor: no run
     instance.report_runless_asset_event(dg.AssetMaterialization("chain_transactions", partition="000000000200"))
-    later = fraud_rescore_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+    later = evaluate(result.cursor)
     assert later.run_requests[0].run_key != result.run_requests[0].run_key
