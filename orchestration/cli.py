@@ -116,10 +116,15 @@ def up(
     devnet = _start_local_devnet(settings)  # plays its scenario while the market assets materialize
     try:
         materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
-        from orchestration.demo import materialize_group
+        from orchestration.demo import index_chain, materialize_group
 
+        instance = _instance()
+        # On the local devnet, index it now, so the chain routes answer from the start. (A real node's
+        # history is the chain sensor's to walk, in bounded steps.)
+        if _is_local_devnet(settings):
+            index_chain(instance, settings, console)
         for group in ("price_model", "nlp"):  # so the forecast and translation endpoints answer from the start
-            materialize_group(_instance(), settings, console, group)
+            materialize_group(instance, settings, console, group)
     except BaseException:
         if devnet is not None:  # never leave the child behind
             devnet.send_signal(signal.SIGINT)
@@ -164,16 +169,22 @@ def up(
                 child.kill()
 
 
+def _is_local_devnet(settings) -> bool:
+    """CHAIN_RPC_URL names the devnet's own port on this machine."""
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.chain_rpc_url)
+    return url.hostname in ("127.0.0.1", "localhost") and url.port == settings.devnet_port
+
+
 def _start_local_devnet(settings) -> subprocess.Popen | None:
     """`sextant devnet --live` in a child process when CHAIN_RPC_URL is the local devnet and nothing answers there.
 
     With a real node configured (or a devnet already running) nothing is started.
     """
     import socket
-    from urllib.parse import urlparse
 
-    url = urlparse(settings.chain_rpc_url)
-    if url.hostname not in ("127.0.0.1", "localhost") or url.port != settings.devnet_port:
+    if not _is_local_devnet(settings):
         return None
     with socket.socket() as probe:
         probe.settimeout(0.5)

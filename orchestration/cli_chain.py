@@ -53,7 +53,6 @@ def index_command(
     last: Annotated[int, typer.Option("--to", min=0, help="Last block to index (inclusive, at most the head).")],
 ) -> None:
     """Index blocks FROM..TO into the warehouse: one chain_job run per range partition, with a progress bar."""
-    from assets.chain.partitions import CHAIN_RANGES
     from ops.chain.ranges import plan_ranges
 
     settings, instance, defs, chain_rpc, known = _context()
@@ -66,11 +65,23 @@ def index_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    failed = index_ranges(instance, defs, planned, known, console)
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(planned)} range(s) failed: {', '.join(failed)}; their logs are "
+                      "in the Dagster UI (the new-block sensor retries them with backoff)")
+        raise typer.Exit(1)
+    console.print(f"[green]indexed blocks {planned[0].start}-{planned[-1].end} in {len(planned)} range(s)")
+
+
+def index_ranges(instance, defs, planned, known, out: Console) -> list[str]:
+    """Run chain_job once per planned range (new ones added as partitions first); the keys that failed."""
+    from assets.chain.partitions import CHAIN_RANGES
+
     instance.add_dynamic_partitions(CHAIN_RANGES.name, [r.key for r in planned if r not in known])
     job = defs.resolve_job_def("chain_job")
     failed = []
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
     ) as progress:
         task = progress.add_task("blocks", total=sum(r.size for r in planned))
         for block_range in planned:
@@ -84,11 +95,7 @@ def index_command(
             if not result.success:
                 failed.append(block_range.key)
             progress.advance(task, block_range.size)
-    if failed:
-        console.print(f"[red]{len(failed)} of {len(planned)} range(s) failed: {', '.join(failed)}; their logs are "
-                      "in the Dagster UI (the new-block sensor retries them with backoff)")
-        raise typer.Exit(1)
-    console.print(f"[green]indexed blocks {planned[0].start}-{planned[-1].end} in {len(planned)} range(s)")
+    return failed
 
 
 def status_report(instance, chain_rpc, warehouse, known) -> dict[str, Any]:

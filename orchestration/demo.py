@@ -1,8 +1,9 @@
 """The first runs `sextant up` makes, so every endpoint answers from the start.
 
-Each is one run of a whole asset group. A failed run is reported and not fatal: the other domains
-still come up (the forecast API then answers with the persistence baseline until the daily schedule
-or the drift sensor trains a model; translation waits for the `nlp` group's next run).
+Each is one run of a whole asset group (the chain: one run per block range, up to the devnet's
+confirmed head). A failed run is reported and not fatal: the other domains still come up (the
+forecast API then answers with the persistence baseline until the daily schedule or the drift
+sensor trains a model; translation waits for the `nlp` group's next run).
 """
 
 from __future__ import annotations
@@ -26,6 +27,41 @@ GROUPS = {
         "see the Dagster UI for its logs",
     ),
 }
+
+
+def index_chain(instance, settings, console, wait_seconds: float = 300) -> bool:
+    """Index the node up to its confirmed head (waiting for a starting devnet); True when every range ran."""
+    from assets.chain.partitions import CHAIN_RANGES
+    from ops.chain.ranges import BlockRange, plan_ranges
+    from orchestration.cli_chain import index_ranges
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    chain_rpc = defs.resources["chain_rpc"]
+    deadline = time.monotonic() + wait_seconds
+    with console.status(f"[bold]waiting for the chain node at {chain_rpc.url} ..."):
+        while True:
+            try:
+                head = chain_rpc.probe_client.head()
+                break
+            except Exception:  # noqa: BLE001 - a starting devnet refuses connections until its scenario is played
+                if time.monotonic() > deadline:
+                    console.print(f"[yellow]no chain node answered at {chain_rpc.url}; the chain sensor will index it later")
+                    return False
+                time.sleep(2)
+    known = sorted(BlockRange.parse(k) for k in instance.get_dynamic_partitions(CHAIN_RANGES.name))
+    first = known[-1].end + 1 if known else settings.chain_first_block
+    last = head - chain_rpc.resolved_confirmations()
+    if last < first:
+        return True
+    planned = plan_ranges(first, last, size=chain_rpc.resolved_range_size(), first_block=settings.chain_first_block,
+                          known=known)
+    failed = index_ranges(instance, defs, planned, known, console)
+    if failed:
+        console.print(f"[yellow]{len(failed)} chain range(s) failed ({', '.join(failed)}); the sensor retries them")
+    else:
+        console.print(f"[green]chain indexed to block {last} in {len(planned)} range(s)")
+    return not failed
 
 
 def materialize_group(instance, settings, console, group: str) -> bool:
