@@ -39,6 +39,9 @@ resuming mining                n/a                         evm_setAutomine true 
 yParity in transactions        type >= 1                   absent                       present
 =============================  ==========================  ===========================  ==========================
 
+Ganache also loses a sender's transaction sent while its previous one is being mined (strict
+instamine), so the scenario waits for each receipt while automining (tests/conformance/scenario.py).
+
 Failing here while the indexer's fixes are pending is expected: the failing assertion names the
 table, the rows and the columns that differ, or the Dagster run's error.
 """
@@ -171,7 +174,7 @@ class Indexer:
         self.runs.append((request.partition_key, checks))
         if not result.success:
             errors = [
-                f"{ev.step_key}: {ev.step_failure_data.error.message.strip()}"
+                f"{ev.step_key}: {_causes(ev.step_failure_data.error)}"
                 for ev in result.get_step_failure_events()
                 if ev.step_failure_data.error is not None
             ]
@@ -190,6 +193,15 @@ class Indexer:
             if self.failures:  # the same ranges would fail again
                 return done
         raise AssertionError(f"the sensor still asks for runs after {limit} ticks")
+
+
+def _causes(error) -> str:
+    """A Dagster error and what caused it, innermost last (the wrapper alone says nothing)."""
+    parts = []
+    while error is not None:
+        parts.append(f"{error.cls_name}: {error.message.strip()[:500]}")
+        error = error.cause or error.context
+    return " <- caused by ".join(parts)
 
 
 def make_indexer(peer: PeerNode, home: Path, instance: dg.DagsterInstance) -> Indexer:
@@ -266,7 +278,7 @@ def test_scenario_gave_blocks_with_several_log_emitting_transactions(peer: PeerN
 
 
 def test_every_range_indexes_through_dagster(indexed: Indexer, played: Played):
-    assert not indexed.failures, indexed.failures
+    assert not indexed.failures, "\n".join(indexed.failures)
     assert [key for key, _ in indexed.runs] == _keys(0, played.head)
     for key, checks in indexed.runs:
         assert {"hash_chain_continuous", "range_complete"} <= set(checks) and all(checks.values()), (key, checks)
@@ -393,12 +405,12 @@ def _reorg(peer: PeerNode, played: Played, indexer: Indexer) -> None:
     base = played.head
     before = peer.rpc("evm_snapshot")
     indexer.catch_up()
-    assert not indexer.failures, indexer.failures
+    assert not indexer.failures, "\n".join(indexer.failures)
     try:
         head = _branch(peer, played, [11, 12], deploy=True)
         requests = indexer.catch_up()
         assert [r.partition_key for r in requests] == _keys(base + 1, head)
-        assert not indexer.failures, indexer.failures
+        assert not indexer.failures, "\n".join(indexer.failures)
         old = read_truth(peer, base + 1, head)
         assert old.contracts and old.token_transfers
 
@@ -410,7 +422,7 @@ def _reorg(peer: PeerNode, played: Played, indexer: Indexer) -> None:
         reorgs = indexer.catch_up()
         assert [r.partition_key for r in reorgs] == _keys(base + 1, head)
         assert all(r.tags.get("sextant/reorg") == "true" for r in reorgs)
-        assert not indexer.failures, indexer.failures
+        assert not indexer.failures, "\n".join(indexer.failures)
         new = assert_tables_match(indexer.warehouse, peer, 0, head)
 
         assert [b["hash"] for b in new.blocks[base + 1 :]] != [b["hash"] for b in old.blocks]
