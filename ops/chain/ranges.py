@@ -63,12 +63,17 @@ def next_ranges(
     start = first_block if indexed_to is None else indexed_to + 1
     ranges: list[BlockRange] = []
     while len(ranges) < limit:
-        aligned_end = first_block + ((start - first_block) // size + 1) * size - 1
+        aligned_end = _aligned_end(start, size, first_block)
         if aligned_end > safe_head:
             break
         ranges.append(BlockRange(start, aligned_end))
         start = aligned_end + 1
     return ranges
+
+
+def _aligned_end(number: int, size: int, first_block: int) -> int:
+    """The last block of the aligned range holding ``number`` (ranges of ``size`` from ``first_block``)."""
+    return first_block + ((number - first_block) // size + 1) * size - 1
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ def plan_ranges(start: int, end: int, *, size: int, first_block: int, known: Ite
             planned.append(covering)
             number = covering.end + 1
             continue
-        aligned_end = first_block + ((number - first_block) // size + 1) * size - 1
+        aligned_end = _aligned_end(number, size, first_block)
         following = next((r.start for r in known if r.start > number), None)
         piece_end = min(aligned_end, end, following - 1 if following is not None else end)
         planned.append(BlockRange(number, piece_end))
