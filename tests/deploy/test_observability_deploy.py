@@ -13,6 +13,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.deploy.conftest import DEPLOY, yaml_docs
+from tests.services import unavailable
 
 MONITORING = DEPLOY / "monitoring"
 #: Series that come from elsewhere: Prometheus itself, and kube-state-metrics (memory limits).
@@ -164,8 +165,8 @@ def test_alert_thresholds_are_the_issue_figures():
 
 def _promtool() -> str:
     path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is missing: apt-get install prometheus (.ci/run installs it)")
+    if path is None:  # skips on a laptop, fails under CI (which installs it)
+        unavailable("promtool (apt-get install --no-install-recommends prometheus; .ci/run installs it)")
     return path
 
 

@@ -352,7 +352,7 @@ def chromium() -> str:
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         if _under_ci():
             pytest.fail(f"{CHROMIUM} is required under CI (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} not installed")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium; .ci/run installs it)")
     return CHROMIUM
 
 
