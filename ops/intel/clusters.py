@@ -256,3 +256,22 @@ def pairwise_scores(predicted: dict[str, str], truth: dict[str, str]) -> tuple[f
     precision = len(p & t) / len(p) if p else 1.0
     recall = len(p & t) / len(t) if t else 1.0
     return precision, recall
+
+
+def cluster_summaries(rows: pl.DataFrame, *, sample: int = 5) -> pl.DataFrame:
+    """One row per cluster out of ``wallet_clusters`` rows: size, the heuristics and labels that joined
+    it (sorted, unique), and the first ``sample`` members; largest clusters first, then by id."""
+    if rows.is_empty():
+        return pl.DataFrame(schema={"cluster_id": pl.Utf8, "size": pl.Int64, "heuristics": pl.List(pl.Utf8),
+                                    "labels": pl.List(pl.Utf8), "members_sample": pl.List(pl.Utf8)})
+    return (
+        rows.group_by("cluster_id")
+        .agg(
+            size=pl.len().cast(pl.Int64),
+            heuristics=pl.col("heuristics").fill_null("").str.split(",").list.explode().unique().sort(),
+            labels=pl.col("labels").fill_null("").str.split(",").list.explode().unique().sort(),
+            members_sample=pl.col("address").sort().head(sample),
+        )
+        .with_columns(pl.col("heuristics", "labels").list.eval(pl.element().filter(pl.element() != "")))
+        .sort(["size", "cluster_id"], descending=[True, False])
+    )

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from ops.intel.clusters import cluster_summaries
 from resources.tables import (
     CHAIN_TRANSACTIONS,
     CONTRACT_ANALYSIS,
@@ -24,7 +25,7 @@ from resources.tables import (
     WALLET_LINKS,
 )
 from resources.warehouse import Warehouse
-from serving.deps import TableGuard, TablesDep, WarehouseDep
+from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES, query_error
 from serving.gateway import cached_read
 
@@ -36,6 +37,8 @@ Address = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="Address, 0x 
 #: Widest block span one /mev request may cover.
 MAX_MEV_SPAN = 100_000
 MAX_CLUSTER_MEMBERS = 100
+#: Clusters per /clusters page when the client names none.
+DEFAULT_CLUSTER_PAGE = 50
 
 
 class MevKind(StrEnum):
@@ -178,3 +181,37 @@ async def get_address(request: Request, address: Address, warehouse: WarehouseDe
                    CONTRACT_ANALYSIS.name, CHAIN_TRANSACTIONS.name]
     load = partial(_address, warehouse, address)
     return await cached_read(request, "chain", tables_read, {"address": address}, load)
+
+
+def _clusters(warehouse: Warehouse, tables: TableGuard, min_size: int, limit: int, offset: int) -> dict[str, Any]:
+    tables.require(WALLET_CLUSTERS.name)
+    rows = warehouse.read(WALLET_CLUSTERS.name, columns=["address", "cluster_id", "heuristics", "labels"])
+    summaries = cluster_summaries(rows).filter(pl.col("size") >= min_size)
+    page = summaries.slice(offset, limit)
+    end = offset + page.height
+    return {
+        "clusters": page.to_dicts(),
+        "total": summaries.height,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": end if page.height and end < summaries.height else None,
+    }
+
+
+@router.get("/clusters", summary="Wallet clusters, largest first: size, heuristics, labels, a sample of members")
+async def get_clusters(
+    request: Request,
+    warehouse: WarehouseDep,
+    tables: TablesDep,
+    settings: SettingsDep,
+    min_size: Annotated[int, Query(ge=1, description="Smallest cluster listed.")] = 2,
+    limit: Annotated[int, Query(ge=1, description=f"Clusters per page; {DEFAULT_CLUSTER_PAGE} by default.")] = (
+        DEFAULT_CLUSTER_PAGE
+    ),
+    offset: Annotated[int, Query(ge=0, description="Clusters to skip.")] = 0,
+):
+    if limit > settings.max_page_size:
+        raise query_error("limit", f"Input should be less than or equal to {settings.max_page_size}", limit)
+    params = {"min_size": min_size, "limit": limit, "offset": offset}
+    load = partial(_clusters, warehouse, tables, min_size, limit, offset)
+    return await cached_read(request, "chain", [WALLET_CLUSTERS.name], params, load)

@@ -128,3 +128,36 @@ def test_cli_mev_scan_json_and_csv(tmp_path):
     broken.write_text("block_number,pool\n1,0x01\n")
     failed = runner.invoke(app, ["mev", "scan", "--swaps", str(broken)])
     assert failed.exit_code != 0 and "missing column" in failed.output
+
+
+def test_clusters_listing_largest_first_with_heuristics_and_pages(client, warehouse, seeded):
+    big = [
+        {"address": f"0x{i:040x}", "cluster_id": "cl_big", "cluster_size": 3,
+         "heuristics": h, "labels": lab, "behaviour_cluster": None, "outlier_score": None}
+        for i, (h, lab) in enumerate([("deposit_reuse", "hot_wallet"), ("self_authorization", ""),
+                                      ("deposit_reuse,self_authorization", "deposit_address")], start=1)
+    ]
+    single = {"address": "0x" + "e5" * 20, "cluster_id": "cl_one", "cluster_size": 1, "heuristics": "",
+              "labels": "", "behaviour_cluster": None, "outlier_score": None}
+    warehouse.upsert(WALLET_CLUSTERS, pl.DataFrame([*big, single], schema=WALLET_CLUSTERS.schema))
+
+    body = client.get(f"{API}/clusters").json()
+    assert [c["cluster_id"] for c in body["clusters"]] == ["cl_big", "cl_x"]  # singletons left out by default
+    first = body["clusters"][0]
+    assert first["size"] == 3 and first["heuristics"] == ["deposit_reuse", "self_authorization"]
+    assert first["labels"] == ["deposit_address", "hot_wallet"] and len(first["members_sample"]) == 3
+    assert body["total"] == 2 and body["next_offset"] is None
+
+    page = client.get(f"{API}/clusters", params={"limit": 1, "min_size": 1}).json()
+    assert [c["cluster_id"] for c in page["clusters"]] == ["cl_big"] and page["total"] == 3
+    assert page["next_offset"] == 1
+    last = client.get(f"{API}/clusters", params={"limit": 1, "min_size": 1, "offset": 2}).json()
+    assert [c["cluster_id"] for c in last["clusters"]] == ["cl_one"] and last["next_offset"] is None
+    for bad in ({"limit": 0}, {"limit": 10**6}, {"offset": -1}, {"min_size": "x"}):
+        response = client.get(f"{API}/clusters", params=bad)
+        assert response.status_code == 422, bad
+
+
+def test_clusters_listing_is_404_before_clustering(client):
+    response = client.get(f"{API}/clusters")
+    assert response.status_code == 404
