@@ -4,6 +4,7 @@ Dagster home on disk, real runs of chain_job against the session's devnet."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from typer.testing import CliRunner
@@ -26,6 +27,9 @@ def cli_env(monkeypatch, tmp_path, played_devnet):
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # The CLI runs in a process of its own: no JSON log handler on stdout from an app that another
+    # test module built at import (it would mix log lines into `status --json`).
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
     get_settings.cache_clear()
     yield env
     get_settings.cache_clear()
