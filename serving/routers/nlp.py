@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import polars as pl
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
@@ -38,7 +38,9 @@ from ops.nlp.langcodes import UnknownLanguage, name, normalize
 from resources.model_store import ModelStoreError
 from resources.settings import Settings
 from resources.tables import NLP_BATCH_INPUTS, NLP_BATCHES, TRANSLATION_INPUTS, TRANSLATIONS
+from resources.tokens import Principal
 from resources.warehouse import Warehouse
+from serving.auth import require_scopes
 from serving.deps import SettingsDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
 from serving.models import ServedModel
@@ -341,9 +343,15 @@ async def languages(request: Request, settings: SettingsDep):
     "/translate/batch",
     response_model=BatchAccepted,
     status_code=202,
-    summary="Queue a large batch for the pipeline; poll its status or get a callback",
+    summary="Queue a large batch for the pipeline (write scope); poll its status or get a callback",
 )
-async def submit_batch(body: BatchRequest, request: Request, settings: SettingsDep, warehouse: WarehouseDep):
+async def submit_batch(
+    body: BatchRequest,
+    request: Request,
+    settings: SettingsDep,
+    warehouse: WarehouseDep,
+    _writer: Annotated[Principal, Depends(require_scopes("write"))],  # it queues work and writes tables
+):
     _check_texts(body.texts, settings, settings.nlp_max_batch_texts)
     target = _language(body.target, "target")
     source = _language(body.source, "source")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.nlp.conftest import TINY_PAIRS, promote_tiny_model
+from tests.serving.conftest import bearer
 
 API = "/api/v1/nlp"
 
@@ -88,7 +89,16 @@ def test_languages(api, with_model):
     assert body["translation"]["model_version"] == with_model
 
 
-def test_batch_submit_status_and_refusals(api):
+def test_queueing_a_batch_needs_write_scope(api, warehouse):
+    refused = api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today."], "target": "de"})  # read token
+    assert refused.status_code == 403 and "write" in refused.json()["detail"]
+    assert not warehouse.has_table("nlp_batches") or warehouse.count("nlp_batches") == 0  # nothing queued
+    api.headers.update(bearer(warehouse, "batcher", "read,write"))
+    assert api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today."], "target": "de"}).status_code == 202
+
+
+def test_batch_submit_status_and_refusals(api, warehouse):
+    api.headers.update(bearer(warehouse, "batcher", "read,write"))
     response = api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today.", "ETH fell today."], "target": "de"})
     assert response.status_code == 202
     accepted = response.json()

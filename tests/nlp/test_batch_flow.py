@@ -13,6 +13,7 @@ from assets.nlp.sensors import nlp_batch_failed_sensor, nlp_batch_finished_senso
 from ops.nlp.schema import BATCH_TAG
 from resources.configurable import build_resources
 from tests.nlp.conftest import materialize_nlp
+from tests.serving.conftest import bearer
 
 API = "/api/v1/nlp"
 
@@ -62,8 +63,9 @@ def run_request_of(instance, resources, batch_id):
     return request
 
 
-def test_batch_runs_and_calls_back(instance, make_client, nlp_settings):
+def test_batch_runs_and_calls_back(instance, make_client, nlp_settings, warehouse):
     api = make_client(settings=nlp_settings.model_copy(update={"rate_limit_default": "100000/minute"}))
+    api.headers.update(bearer(warehouse, "batcher", "read,write"))  # queueing a batch needs write
     resources = build_resources(nlp_settings)
     with CallbackServer() as callback:
         accepted = api.post(f"{API}/translate/batch", json={
@@ -97,9 +99,10 @@ def test_batch_runs_and_calls_back(instance, make_client, nlp_settings):
     assert all(i["source"] == "en" and i["status"] == "ok" for i in status["items"])
 
 
-def test_failed_run_marks_the_batch_failed(instance, make_client, settings):
+def test_failed_run_marks_the_batch_failed(instance, make_client, settings, warehouse):
     """No model promoted and none configured: the translations step fails, and the batch says so."""
     api = make_client()
+    api.headers.update(bearer(warehouse, "batcher", "read,write"))
     resources = build_resources(settings)
     batch_id = api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today."], "target": "de"}).json()["id"]
     request = run_request_of(instance, resources, batch_id)
