@@ -109,8 +109,8 @@ def up(
     days: Annotated[int, typer.Option(help="Days of market data to materialize first.")] = 7,
     dagster_port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
 ) -> None:
-    """Start the devnet, materialize the market, price and NLP assets, then run Dagster (UI + daemon) and the
-    API until Ctrl-C; the chain sensor indexes the devnet as it mines."""
+    """Start the devnet and index it, materialize the market, fraud, price and NLP assets, then run Dagster
+    (UI + daemon) and the API until Ctrl-C; the chain sensor indexes the devnet as it mines."""
     settings = get_settings()
     settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
     devnet = _start_local_devnet(settings)  # plays its scenario while the market assets materialize
@@ -119,10 +119,10 @@ def up(
         from orchestration.demo import index_chain, materialize_group
 
         instance = _instance()
-        # On the local devnet, index it now, so the chain routes answer from the start. (A real node's
-        # history is the chain sensor's to walk, in bounded steps.)
-        if _is_local_devnet(settings):
-            index_chain(instance, settings, console)
+        # On the local devnet, index it now, so the chain routes answer from the start and fraud learns
+        # from its labelled addresses. (A real node's history is the chain sensor's to walk, in steps.)
+        if _is_local_devnet(settings) and index_chain(instance, settings, console):
+            materialize_group(instance, settings, console, "fraud")
         for group in ("price_model", "nlp"):  # so the forecast and translation endpoints answer from the start
             materialize_group(instance, settings, console, group)
     except BaseException:

@@ -1,9 +1,10 @@
 """The first runs `sextant up` makes, so every endpoint answers from the start.
 
 Each is one run of a whole asset group (the chain: one run per block range, up to the devnet's
-confirmed head). A failed run is reported and not fatal: the other domains still come up (the
-forecast API then answers with the persistence baseline until the daily schedule or the drift
-sensor trains a model; translation waits for the `nlp` group's next run).
+confirmed head, then fraud on the devnet's labelled addresses). A failed run is reported and not
+fatal: the other domains still come up (the forecast API then answers with the persistence
+baseline until the daily schedule or the drift sensor trains a model; translation waits for the
+`nlp` group's next run; fraud for its daily schedule, and its re-scoring sensor says so).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ GROUPS = {
     "nlp": (
         "translation model (trained once, then reused), detections, translations",
         "see the Dagster UI for its logs",
+    ),
+    "fraud": (
+        "address features, fraud and anomaly models on the devnet's labelled addresses, risk scores",
+        "the fraud routes answer 404 until the daily schedule trains a model",
     ),
 }
 

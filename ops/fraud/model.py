@@ -115,7 +115,9 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, groups: Sequence[str], params: 
         max_iter=params.max_iter,
         learning_rate=params.learning_rate,
         max_leaf_nodes=params.max_leaf_nodes,
-        min_samples_leaf=params.min_samples_leaf,
+        # A leaf of 20 on a devnet's couple of dozen labelled addresses would forbid every split (a
+        # constant model); small sets get leaves of an eighth of the rows, at least 2.
+        min_samples_leaf=min(params.min_samples_leaf, max(2, len(y) // 8)),
         l2_regularization=params.l2_regularization,
         early_stopping=False,
         random_state=params.seed,
