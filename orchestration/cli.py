@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestration.cli_chain import chain_app
 from orchestration.cli_devnet import devnet_app
@@ -50,10 +49,7 @@ def materialize(
     days: Annotated[int, typer.Option(help="Days back from --end when --start is not given.")] = 7,
 ) -> None:
     """Materialize assets for a range of days, one run per symbol, with a progress bar."""
-    import dagster as dg
-
-    from assets.market.partitions import SYMBOLS, range_tags
-    from orchestration.definitions import build_definitions
+    from orchestration.demo import materialize_days
 
     settings = get_settings()
     symbols = symbol or settings.market_symbols
@@ -61,29 +57,7 @@ def materialize(
     first = date.fromisoformat(start) if start else last - timedelta(days=days - 1)
     if first > last:
         raise typer.BadParameter(f"--start {first} is after --end {last}")
-    instance = _instance()
-    instance.add_dynamic_partitions(SYMBOLS.name, symbols)
-    defs = build_definitions(settings)
-    assets = list(defs.assets or [])
-    failed = []
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        task = progress.add_task(f"{selection} {first}..{last}", total=len(symbols))
-        for sym in symbols:
-            progress.update(task, description=f"{selection} {sym} {first}..{last}")
-            result = dg.materialize(
-                assets,
-                instance=instance,
-                resources=defs.resources,
-                selection=dg.AssetSelection.from_string(selection),
-                tags=range_tags(sym, first, last),
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-                raise_on_error=False,
-            )
-            if not result.success:
-                failed.append(sym)
-            progress.advance(task)
+    failed = materialize_days(_instance(), settings, console, selection, symbols, first, last)
     if failed:
         console.print(f"[red]runs failed for {', '.join(failed)}; see the Dagster UI for their logs")
         raise typer.Exit(1)
@@ -115,16 +89,9 @@ def up(
     settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
     devnet = _start_local_devnet(settings)  # plays its scenario while the market assets materialize
     try:
-        materialize(selection="group:market", symbol=None, start=None, end=None, days=days)
-        from orchestration.demo import index_chain, materialize_group
+        from orchestration.demo import first_runs
 
-        instance = _instance()
-        # On the local devnet, index it now, so the chain routes answer from the start and fraud learns
-        # from its labelled addresses. (A real node's history is the chain sensor's to walk, in steps.)
-        if _is_local_devnet(settings) and index_chain(instance, settings, console):
-            materialize_group(instance, settings, console, "fraud")
-        for group in ("price_model", "nlp"):  # so the forecast and translation endpoints answer from the start
-            materialize_group(instance, settings, console, group)
+        first_runs(_instance(), settings, console, days=days, index_devnet=_is_local_devnet(settings))
     except BaseException:
         if devnet is not None:  # never leave the child behind
             devnet.send_signal(signal.SIGINT)

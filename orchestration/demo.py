@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 #: A sample NLP landing file, dropped into an empty landing folder so the UI shows inputs,
@@ -98,3 +99,51 @@ def materialize_group(instance, settings, console, group: str) -> bool:
     else:
         console.print(f"[yellow]{group} run failed after {seconds:.0f} s; {if_failed}")
     return result.success
+
+
+def materialize_days(instance, settings, console, selection: str, symbols: list[str], first: date, last: date) -> list[str]:
+    """One run of `selection` per symbol over days first..last, with a progress bar; the symbols that failed."""
+    import dagster as dg
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from assets.market.partitions import SYMBOLS, range_tags
+    from orchestration.definitions import build_definitions
+
+    instance.add_dynamic_partitions(SYMBOLS.name, symbols)
+    defs = build_definitions(settings)
+    assets = list(defs.assets or [])
+    failed = []
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task(f"{selection} {first}..{last}", total=len(symbols))
+        for sym in symbols:
+            progress.update(task, description=f"{selection} {sym} {first}..{last}")
+            result = dg.materialize(
+                assets,
+                instance=instance,
+                resources=defs.resources,
+                selection=dg.AssetSelection.from_string(selection),
+                tags=range_tags(sym, first, last),
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                raise_on_error=False,
+            )
+            if not result.success:
+                failed.append(sym)
+            progress.advance(task)
+    return failed
+
+
+def first_runs(instance, settings, console, *, days: int = 7, index_devnet: bool = True) -> None:
+    """What `sextant up` materializes before Dagster starts: the market's last `days`, the devnet indexed
+    (then fraud on its labelled addresses), the price model and the NLP group."""
+    today = datetime.now(UTC).date()
+    failed = materialize_days(instance, settings, console, "group:market", settings.market_symbols,
+                              today - timedelta(days=days - 1), today)
+    if failed:
+        console.print(f"[yellow]market runs failed for {', '.join(failed)}; see the Dagster UI for their logs")
+    # A real node's history is the chain sensor's to walk, in bounded steps; the devnet is indexed now.
+    if index_devnet and index_chain(instance, settings, console):
+        materialize_group(instance, settings, console, "fraud")
+    for group in ("price_model", "nlp"):  # so the forecast and translation endpoints answer from the start
+        materialize_group(instance, settings, console, group)

@@ -44,6 +44,12 @@ from resources.warehouse import Warehouse
 
 GROUP = "chain_intel"
 EAGER = dg.AutomationCondition.eager()
+#: wallet_clusters reads every range, and the new-block sensor adds one every few seconds on a live
+#: devnet: plain eager waits for "no dependency partition missing or in progress", which never holds
+#: while the chain grows, so the clusters were never built. It runs after any update instead.
+EAGER_OVER_ALL_RANGES = EAGER.without(~dg.AutomationCondition.any_deps_missing()).without(
+    ~dg.AutomationCondition.any_deps_in_progress()
+)
 TOKEN0_CALL, TOKEN1_CALL = "0x0dfe1681", "0xd21220a7"
 
 
@@ -289,7 +295,7 @@ def contract_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     group_name=GROUP,
     deps=["token_transfers", "chain_logs", "chain_transactions", "contracts", "dex_swaps"],
     kinds={"polars", "sql"},
-    automation_condition=EAGER,
+    automation_condition=EAGER_OVER_ALL_RANGES,
     check_specs=[
         dg.AssetCheckSpec(
             "one_cluster_per_address",
