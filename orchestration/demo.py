@@ -65,9 +65,31 @@ def index_chain(instance, settings, console, wait_seconds: float = 300) -> bool:
     failed = index_ranges(instance, defs, planned, known, console)
     if failed:
         console.print(f"[yellow]{len(failed)} chain range(s) failed ({', '.join(failed)}); the sensor retries them")
-    else:
-        console.print(f"[green]chain indexed to block {last} in {len(planned)} range(s)")
-    return not failed
+        return False
+    console.print(f"[green]chain indexed to block {last} in {len(planned)} range(s)")
+    return _analyse_ranges(instance, defs, [r.key for r in planned], console)
+
+
+def _analyse_ranges(instance, defs, keys: list[str], console) -> bool:
+    """The chain_intel group over ranges indexed before the daemon runs: the automation sensor's first
+    evaluation counts what it finds already materialized as handled, so it would never analyse them."""
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    intel = [n.key for n in graph.asset_nodes if n.group_name == "chain_intel"]
+    per_range = [k for k in intel if graph.get(k).partitions_def is not None]
+    whole = [k for k in intel if graph.get(k).partitions_def is None]
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    assets = list(defs.assets or [])
+    ok = True
+    with console.status("[bold]chain_intel: contracts, swaps, MEV per range, then wallet clusters ..."):
+        for key in keys:
+            ok &= dg.materialize(assets, instance=instance, resources=defs.resources, selection=per_range,
+                                 partition_key=key, run_config=quiet, raise_on_error=False).success
+        ok &= dg.materialize(assets, instance=instance, resources=defs.resources, selection=whole,
+                             run_config=quiet, raise_on_error=False).success
+    console.print("[green]chain_intel analysed" if ok else "[yellow]a chain_intel run failed; see the Dagster UI")
+    return ok
 
 
 def materialize_group(instance, settings, console, group: str) -> bool:

@@ -131,4 +131,6 @@ def test_make_run_leaves_every_domain_whole_with_no_failed_run_or_tick(story, tm
     warehouse = Warehouse(settings.resolved_warehouse_url)
     assert warehouse.count("address_risk_scores") > 0  # fraud answers data
     assert warehouse.count("chain_blocks") > 80 and warehouse.count("wallet_clusters") > 0
+    # the story's sandwiches and contracts (all in its first 80 blocks, indexed before any daemon) are analysed
+    assert warehouse.count("mev_sandwiches") > 0 and warehouse.count("contract_analysis") > 0
     warehouse.dispose()
