@@ -76,6 +76,7 @@ def index_command(
 def index_ranges(instance, defs, planned, known, out: Console) -> list[str]:
     """Run chain_job once per planned range (new ones added as partitions first); the keys that failed."""
     from assets.chain.partitions import CHAIN_RANGES
+    from orchestration.demo import QUIET_RUN_CONFIG
 
     instance.add_dynamic_partitions(CHAIN_RANGES.name, [r.key for r in planned if r not in known])
     job = defs.resolve_job_def("chain_job")
@@ -89,7 +90,7 @@ def index_ranges(instance, defs, planned, known, out: Console) -> list[str]:
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=block_range.key,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=QUIET_RUN_CONFIG,
                 raise_on_error=False,
             )
             if not result.success:

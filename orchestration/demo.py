@@ -18,6 +18,9 @@ from pathlib import Path
 #: detections and translations right away.
 DEMO_INPUTS = Path(__file__).resolve().parents[1] / "ops" / "nlp" / "corpus" / "demo_inputs.jsonl"
 
+#: Run config of the CLI's in-process runs: warnings only, so the progress bars stay readable.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 #: group -> (what the spinner says, what failure means for the user)
 GROUPS = {
     "price_model": (
@@ -79,15 +82,14 @@ def _analyse_ranges(instance, defs, keys: list[str], console) -> bool:
     intel = [n.key for n in graph.asset_nodes if n.group_name == "chain_intel"]
     per_range = [k for k in intel if graph.get(k).partitions_def is not None]
     whole = [k for k in intel if graph.get(k).partitions_def is None]
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     assets = list(defs.assets or [])
     ok = True
     with console.status("[bold]chain_intel: contracts, swaps, MEV per range, then wallet clusters ..."):
         for key in keys:
             ok &= dg.materialize(assets, instance=instance, resources=defs.resources, selection=per_range,
-                                 partition_key=key, run_config=quiet, raise_on_error=False).success
+                                 partition_key=key, run_config=QUIET_RUN_CONFIG, raise_on_error=False).success
         ok &= dg.materialize(assets, instance=instance, resources=defs.resources, selection=whole,
-                             run_config=quiet, raise_on_error=False).success
+                             run_config=QUIET_RUN_CONFIG, raise_on_error=False).success
     console.print("[green]chain_intel analysed" if ok else "[yellow]a chain_intel run failed; see the Dagster UI")
     return ok
 
@@ -112,7 +114,7 @@ def materialize_group(instance, settings, console, group: str) -> bool:
             instance=instance,
             resources=defs.resources,
             selection=dg.AssetSelection.groups(group),
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config=QUIET_RUN_CONFIG,
             raise_on_error=False,
         )
     seconds = time.monotonic() - started
@@ -147,7 +149,7 @@ def materialize_days(instance, settings, console, selection: str, symbols: list[
                 resources=defs.resources,
                 selection=dg.AssetSelection.from_string(selection),
                 tags=range_tags(sym, first, last),
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=QUIET_RUN_CONFIG,
                 raise_on_error=False,
             )
             if not result.success:
