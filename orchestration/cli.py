@@ -85,13 +85,15 @@ def up(
 ) -> None:
     """Start the devnet and index it, materialize the market, fraud, price and NLP assets, then run Dagster
     (UI + daemon) and the API until Ctrl-C; the chain sensor indexes the devnet as it mines."""
-    settings = get_settings()
+    from orchestration.demo import first_runs, pin_market_start
+
+    start = pin_market_start(get_settings(), datetime.now(UTC).date() - timedelta(days=days - 1))
+    settings = get_settings()  # with the pinned MARKET_START_DATE
     settings.resolved_landing_dir.mkdir(parents=True, exist_ok=True)
     devnet = _start_local_devnet(settings)  # plays its scenario while the market assets materialize
     try:
-        from orchestration.demo import first_runs
-
-        first_runs(_instance(), settings, console, days=days, index_devnet=_is_local_devnet(settings))
+        first_runs(_instance(), settings, console, days=days, index_devnet=_is_local_devnet(settings),
+                   since=date.fromisoformat(start))
     except BaseException:
         if devnet is not None:  # never leave the child behind
             devnet.send_signal(signal.SIGINT)
@@ -103,11 +105,14 @@ def up(
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "SEXTANT_HOME": str(settings.resolved_home)}
     workspace = str(REPO_ROOT / "workspace.yaml")
     dagster_dev = [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(dagster_port)]
+    # Each child logs to a file of its own (Dagster's coloured text, the API's JSON lines), so the
+    # terminal keeps only what is said here and a log stays parseable.
+    dagster_log, api_log = _log_path(settings, "dagster"), _log_path(settings, "api")
     children = [devnet] if devnet else []
     children += [
         # Run from the home, where its dagster.yaml is (the repository's copy is only the template).
-        subprocess.Popen(dagster_dev, env=env, cwd=settings.dagster_home),
-        subprocess.Popen([sys.executable, "-m", "orchestration.cli", "serve"], env=env),
+        _logged(dagster_dev, dagster_log, env=env, cwd=settings.dagster_home),
+        _logged([sys.executable, "-m", "orchestration.cli", "serve"], api_log, env=env),
     ]
     api = f"http://{settings.api_host}:{settings.api_port}"
     chain_note = " (local devnet, --live: the chain sensor indexes it)" if devnet else ""
@@ -118,11 +123,17 @@ def up(
         f"  API token: .venv/bin/sextant token create --client me --scopes read\n"
         f"  Landing folder for market CSV files: {settings.resolved_landing_dir}\n"
         f"  Chain node: {settings.chain_rpc_url}{chain_note}\n"
+        f"  Logs: {dagster_log} (Dagster), {api_log} (API, JSON lines), devnet.log beside them\n"
         f"Ctrl-C stops everything."
     )
     try:
         while all(child.poll() is None for child in children):
             time.sleep(1)
+        ended = next(child for child in children if child.poll() is not None)
+        console.print(f"[red]{' '.join(map(str, ended.args[:4]))} exited with {ended.returncode}; stopping the rest")
+        for path in (dagster_log, api_log):
+            console.print(f"[dim]last lines of {path}:")
+            console.print("\n".join(path.read_text(errors="replace").splitlines()[-10:]), markup=False, highlight=False)
     except KeyboardInterrupt:
         pass
     finally:
@@ -134,6 +145,19 @@ def up(
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _log_path(settings, child: str):
+    """`<home>/logs/<child>.log`."""
+    logs = settings.resolved_home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"{child}.log"
+
+
+def _logged(command: list[str], log, **popen) -> subprocess.Popen:
+    """A child whose stdout and stderr go to `log` (appended: a restart keeps the earlier run's lines)."""
+    with open(log, "ab") as sink:  # the child holds its own descriptor
+        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, **popen)
 
 
 def _is_local_devnet(settings) -> bool:
@@ -159,7 +183,7 @@ def _start_local_devnet(settings) -> subprocess.Popen | None:
             console.print(f"a chain node already answers on port {settings.devnet_port}; using it")
             return None
     env = {**os.environ, "SEXTANT_HOME": str(settings.resolved_home)}
-    return subprocess.Popen([sys.executable, "-m", "orchestration.cli", "devnet", "--live"], env=env)
+    return _logged([sys.executable, "-m", "orchestration.cli", "devnet", "--live"], _log_path(settings, "devnet"), env=env)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ baseline until the daily schedule or the drift sensor trains a model; translatio
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -158,12 +159,59 @@ def materialize_days(instance, settings, console, selection: str, symbols: list[
     return failed
 
 
-def first_runs(instance, settings, console, *, days: int = 7, index_devnet: bool = True) -> None:
-    """What `sextant up` materializes before Dagster starts: the market's last `days`, the devnet indexed
-    (then fraud on its labelled addresses), the price model and the NLP group."""
+#: Where a home keeps the first day of its market partitions (see `pin_market_start`).
+MARKET_START_FILE = "market_start_date"
+
+
+def pin_market_start(settings, first_day: date) -> str:
+    """The market partitions' first day for this home: MARKET_START_DATE when set, else the day pinned
+    in the home on its first start (`first_day`, the first day `sextant up` materializes).
+
+    The daily partitions then cover only the data the home holds, so the UI's "filled" share is the
+    truth, and it stays the same across restarts. The day goes into this process's environment
+    (inherited by the Dagster and API children), so call this before anything imports the market
+    partitions.
+    """
+    from resources.settings import get_settings
+
+    if "market_start_date" in settings.model_fields_set:
+        return settings.market_start_date
+    pin = settings.resolved_home / MARKET_START_FILE
+    if pin.exists():
+        day = pin.read_text().strip()
+    else:
+        day = first_day.isoformat()
+        pin.parent.mkdir(parents=True, exist_ok=True)
+        pin.write_text(day + "\n")
+    os.environ["MARKET_START_DATE"] = day
+    get_settings.cache_clear()
+    return day
+
+
+def first_unmaterialized_day(instance, symbols: list[str], since: date, until: date) -> date:
+    """The first day in since..until where some symbol's `ohlcv` partition is not materialized (else `until`):
+    a restart after downtime fills the gap, so no day of the partitions is left empty."""
+    import dagster as dg
+
+    from assets.market.partitions import partition_key
+
+    done = instance.get_materialized_partitions(dg.AssetKey("ohlcv"))
+    day = since
+    while day < until and all(str(partition_key(day, sym)) in done for sym in symbols):
+        day += timedelta(days=1)
+    return day
+
+
+def first_runs(instance, settings, console, *, days: int = 7, index_devnet: bool = True,
+               since: date | None = None) -> None:
+    """What `sextant up` materializes before Dagster starts: the market's last `days` (from `since` when
+    an earlier day is still missing), the devnet indexed (then fraud on its labelled addresses), the price
+    model and the NLP group."""
     today = datetime.now(UTC).date()
-    failed = materialize_days(instance, settings, console, "group:market", settings.market_symbols,
-                              today - timedelta(days=days - 1), today)
+    first = today - timedelta(days=days - 1)
+    if since is not None:
+        first = min(first, first_unmaterialized_day(instance, settings.market_symbols, since, today))
+    failed = materialize_days(instance, settings, console, "group:market", settings.market_symbols, first, today)
     if failed:
         console.print(f"[yellow]market runs failed for {', '.join(failed)}; see the Dagster UI for their logs")
     # A real node's history is the chain sensor's to walk, in bounded steps; the devnet is indexed now.

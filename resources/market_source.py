@@ -44,8 +44,13 @@ class MarketSource:
         first_day: date | None,
         last_day: date | None,
         files: Sequence[str | Path] = (),
+        *,
+        plays_from: date | None = None,
     ) -> pl.DataFrame:
         """Raw rows of `symbol` dated in [first_day, last_day] (None: open-ended on that side).
+
+        The synthetic generator has no history of its own: with an open first day it plays from
+        `plays_from` (the partitions' first day), else the last 30 days.
 
         With `files`, only those files are read (the landing sensor names the file that arrived).
         Rows whose timestamp did not parse belong to no day; they are kept, so the cleaner can
@@ -54,7 +59,7 @@ class MarketSource:
         frames = [read_market_csv(Path(f)) for f in files]
         if not files:
             if self.kind == "synthetic":
-                frames.append(self._synthetic(symbol, first_day, last_day))
+                frames.append(self._synthetic(symbol, first_day or plays_from, last_day))
             frames.extend(read_market_csv(p) for p in self.landing_files())
         frames = [conform(f, RAW_SCHEMA) for f in frames if not f.is_empty()]
         if not frames:

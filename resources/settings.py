@@ -7,6 +7,7 @@ form by one environment variable. Nothing else in the project reads the environm
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -103,7 +104,10 @@ class Settings(BaseSettings):
     )
     market_seed: int = Field(42, alias="MARKET_SEED", description="Seed of the synthetic market generator.")
     market_start_date: str = Field(
-        "2014-09-17", alias="MARKET_START_DATE", description="First day of the market daily partitions."
+        "2010-07-17",
+        alias="MARKET_START_DATE",
+        description="First day of the market daily partitions (the data's first day); Bitcoin's first exchange "
+        "price by default. `sextant up` pins it in a new home to the first day it materializes.",
     )
     landing_dir: Path | None = Field(
         None, alias="LANDING_DIR", description="Folder watched for market CSV files; <home>/landing by default."
@@ -220,6 +224,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("market_start_date")
+    @classmethod
+    def _iso_day(cls, value: str) -> str:
+        """A typo here would surface as a partition error in every Dagster process; name it once, here."""
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"MARKET_START_DATE must be a day as YYYY-MM-DD, not {value!r}") from None
+        if day > datetime.now(UTC).date():
+            raise ValueError(f"MARKET_START_DATE {value} is in the future")
+        return day.isoformat()
 
     @property
     def resolved_home(self) -> Path:

@@ -67,7 +67,7 @@ def raw_ohlcv(
     """
     sl = market_slice(context)
     frames = [
-        market_source.client.fetch(symbol, sl.query_first_day, sl.query_last_day, config.files)
+        market_source.client.fetch(symbol, sl.query_first_day, sl.query_last_day, config.files, plays_from=sl.first_day)
         for symbol in sl.symbols
     ]
     raw = pl.concat(frames)

@@ -1,8 +1,11 @@
 """Market partitions: one per UTC day and symbol.
 
-Symbols are dynamic (a landing file may bring a new one); days run from the first day of
-recorded crypto prices to today (end_offset=1 keeps today's growing day a partition). Runs
-usually cover a whole range of days for one symbol, so a file spanning years is one run.
+Symbols are dynamic (a landing file may bring a new one); days run from `MARKET_START_DATE` to
+today (end_offset=1 keeps today's growing day a partition). The start is the first day of the data
+a deployment holds, so the UI's "filled" share tells how much of it is materialized: by default
+Bitcoin's first exchange price (2010-07-17), and `sextant up` pins it in a new home to the first day
+it materializes. Runs usually cover a whole range of days for one symbol, so a file spanning years
+is one run.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from datetime import date
 
 import dagster as dg
 
+from resources.settings import get_settings
+
 SYMBOLS = dg.DynamicPartitionsDefinition(name="market_symbols")
-#: Bitcoin's first exchange price is from July 2010; nothing earlier can be a real bar.
-DAYS = dg.DailyPartitionsDefinition(start_date="2010-07-17", end_offset=1)
+#: Read once, at import: every Dagster process of a deployment must see the same partitions.
+DAYS = dg.DailyPartitionsDefinition(start_date=get_settings().market_start_date, end_offset=1)
 MARKET_PARTITIONS = dg.MultiPartitionsDefinition({"date": DAYS, "symbol": SYMBOLS})
 
 

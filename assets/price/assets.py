@@ -1,14 +1,15 @@
 """Price model assets (group `price_model`): thin wiring over `ops.price`.
 
-    ohlcv_features -> price_training_set -> price_lstm -> price_ensemble -> price_model_evaluation
+    ohlcv_features -> price_training_set -> price_lstm -> price_ensemble -> price_model
                                                                               -> price_forecasts
 
 - `price_training_set`: the snapshot of `ohlcv_features` (one interval, every symbol) the run trains on.
 - `price_lstm`: the LSTM alone, fitted on the snapshot; its loss curve is saved with it.
 - `price_ensemble`: gradient boosting and ridge stacked with that LSTM through out-of-fold predictions.
-- `price_model_evaluation`: walk-forward evaluation of the whole pipeline against persistence and the
-  training mean; writes the servable `price_model` version (ensemble + evaluation in its manifest)
-  and runs the blocking promotion check `price_model_promotion`.
+- `price_model`: the servable model, named as the model store and the API name it. Its version is
+  the ensemble plus a walk-forward evaluation of the whole pipeline against persistence and the
+  training mean (in its manifest, and per fold in the `price_model_evaluation` table); the blocking
+  check `price_model_promotion` decides whether it becomes current.
 - `price_forecasts`: next-horizon forecasts with intervals per symbol from the promoted model (the
   persistence baseline while there is none), with a PSI drift check of recent returns.
 
@@ -251,7 +252,7 @@ def price_ensemble(
     check_specs=[
         dg.AssetCheckSpec(
             "price_model_promotion",
-            asset="price_model_evaluation",
+            asset="price_model",
             blocking=True,
             description="Promotes the evaluated version to `price_model/current` only when it beats persistence "
             "on walk-forward MAE at every horizon and is not worse than the current version. A refused "
@@ -260,7 +261,7 @@ def price_ensemble(
         )
     ],
 )
-def price_model_evaluation(
+def price_model(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     model_store: ModelStoreResource,
@@ -322,7 +323,7 @@ def price_model_evaluation(
                                               "directional_accuracy", "up_share", "coverage", "mae_ratio_promoted")}}
          for h, m in evaluation.summary.items()]
     )
-    context.log.info(f"price_model_evaluation {version}:\n{markdown_table(summary)}")
+    context.log.info(f"price_model {version} walk-forward evaluation:\n{markdown_table(summary)}")
     yield dg.MaterializeResult(
         metadata={
             "version": dg.MetadataValue.text(version),
@@ -378,7 +379,7 @@ def _promotion(store: ModelStore, version: str, metrics: dict, horizons: list[in
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS_DATA,
-    deps=[price_model_evaluation, "ohlcv_features"],
+    deps=[price_model, "ohlcv_features"],
     check_specs=[
         dg.AssetCheckSpec(
             "price_drift",
@@ -448,4 +449,4 @@ def _drift_check(recent: pl.DataFrame, reference: dict | None, threshold: float)
     )
 
 
-PRICE_ASSETS = [price_training_set, price_lstm, price_ensemble, price_model_evaluation, price_forecasts]
+PRICE_ASSETS = [price_training_set, price_lstm, price_ensemble, price_model, price_forecasts]

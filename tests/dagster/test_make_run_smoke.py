@@ -4,14 +4,16 @@ The devnet plays the default story (seed 7, 80 blocks, as `make run` does) and m
 between rounds; the first runs are `orchestration.demo.first_runs`; then each round evaluates every
 schedule and sensor with Dagster's own `evaluate_tick` (validation included), runs what they ask
 for in process, and evaluates the automation conditions as the automation sensor would. Asserted:
-every asset group has a materialization, no run failed, no tick raised, and the fraud and chain
-routes' tables hold data.
+every asset group has a materialization, no run failed, no tick raised, the fraud and chain
+routes' tables hold data, and every GET route of the README's "What you see where" table answers 200
+with data from what the runs wrote.
 """
 
 from __future__ import annotations
 
 import io
 import random
+import re
 import traceback
 from datetime import UTC, datetime
 
@@ -22,6 +24,7 @@ from rich.console import Console
 
 from orchestration.definitions import build_definitions
 from orchestration.demo import first_runs
+from orchestration.instance import REPO_ROOT
 from resources.warehouse import Warehouse
 
 ROUNDS = 3
@@ -133,4 +136,78 @@ def test_make_run_leaves_every_domain_whole_with_no_failed_run_or_tick(story, tm
     assert warehouse.count("chain_blocks") > 80 and warehouse.count("wallet_clusters") > 0
     # the story's sandwiches and contracts (all in its first 80 blocks, indexed before any daemon) are analysed
     assert warehouse.count("mev_sandwiches") > 0 and warehouse.count("contract_analysis") > 0
-    warehouse.dispose()
+    try:
+        answers = _readme_routes_answer(settings, warehouse)
+    finally:
+        warehouse.dispose()
+    empty_answers = {route: answer for route, answer in answers.items() if answer != "data"}
+    assert len(answers) >= 20 and empty_answers == {}, empty_answers
+
+
+def readme_get_routes() -> list[str]:
+    """The GET paths of the README's "What you see where" table (query strings dropped)."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("## What you see where", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("|"))
+    table = section[start:section.index("", start)]
+    routes = []
+    for line in table:
+        first = line.split("|")[1] if line.startswith("|") else ""
+        if "GET " not in first:
+            continue
+        rest = first.split("GET ", 1)[1]  # `GET /a`, `/b`: every path after the verb, until another verb
+        rest = rest.split("`POST", 1)[0]
+        routes += [path.split("?", 1)[0] for path in re.findall(r"(/api/[^`\s]+)", rest)]
+    return routes
+
+
+def _readme_routes_answer(settings, warehouse) -> dict[str, str]:
+    """Each README GET route, filled with values the runs wrote, called on the app -> "data" or what went wrong."""
+    from fastapi.testclient import TestClient
+
+    from resources.tokens import TokenStore
+    from serving.app import create_app
+
+    def first(table: str, column: str, **where) -> str:
+        frame = warehouse.read(table, where or None, columns=[column])  # small: the devnet story
+        values = [v for v in frame[column].to_list() if v and int(str(v), 16) != 0] if column.endswith("address") \
+            else frame[column].to_list()
+        assert values, f"{table}.{column} is empty"
+        return str(values[0])
+
+    sender = first("token_transfers", "from_address")
+    values = {
+        "/api/v1/chain/contract/{address}": {"address": first("contract_analysis", "address")},
+        "/api/v1/fraud/score/{address}": {"address": first("address_risk_scores", "address")},
+        "{address}": {"address": sender},
+        "{symbol}": {"symbol": "BTC-USD"},
+        "{number}": {"number": first("chain_blocks", "number")},
+        "{hash}": {"hash": first("token_transfers", "transaction_hash")},  # one with logs and transfers
+    }
+    params = {"/api/v1/chain/mev": {"from_block": 0, "to_block": 10_000}}
+    answers: dict[str, str] = {}
+    app = create_app(settings, warehouse)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {TokenStore(warehouse).create('smoke', 'read').token}"
+        for route in readme_get_routes():
+            fill = next((v for k, v in values.items() if route == k or (k.startswith("{") and k in route)), {})
+            path = route.format(**fill)
+            response = client.get(path, params=params.get(route, {}))
+            if response.status_code != 200:
+                answers[route] = f"{response.status_code}: {response.text[:200]}"
+                continue
+            answers[route] = "data" if _has_data(response) else f"no data: {response.text[:200]}"
+    return answers
+
+
+#: The list a listing answers with; an object without one must just not be empty.
+LISTINGS = ("items", "clusters", "versions", "sandwiches")
+
+
+def _has_data(response) -> bool:
+    """Non-empty text, or a JSON object that is not empty and whose listing (if it is one) has rows."""
+    if "json" not in response.headers.get("content-type", ""):
+        return bool(response.text.strip())
+    body = response.json()
+    listing = [body[key] for key in LISTINGS if isinstance(body, dict) and key in body]
+    return bool(body) and all(listing)

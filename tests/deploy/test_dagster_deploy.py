@@ -303,7 +303,7 @@ def test_price_model_tags_give_the_step_pod_its_resources():
 HEAVY_ASSETS = {
     "price_lstm": PRICE_MODEL_K8S,
     "price_ensemble": PRICE_MODEL_K8S,
-    "price_model_evaluation": PRICE_MODEL_K8S,
+    "price_model": PRICE_MODEL_K8S,
     "translation_model": TRANSLATION_K8S,
     "translations": TRANSLATION_K8S,
 }

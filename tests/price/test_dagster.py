@@ -59,7 +59,7 @@ def test_a_better_model_is_promoted_and_a_worse_one_is_refused_with_the_reason(s
         assert set(wh.read("model_metrics", {"model": MODEL_NAME})["metric"]) >= {"h1_mae_ratio", "mae_ratio"}
         mats = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
                 for e in first.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
-        assert mats["price_model_evaluation"]["h1_mae_ratio"].value > 1
+        assert mats["price_model"]["h1_mae_ratio"].value > 1
         assert "data:image/png;base64" in mats["price_lstm"]["loss_curve"].value
 
         # The market turns into a random walk: the next candidate cannot beat the promoted model.

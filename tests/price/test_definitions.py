@@ -28,14 +28,14 @@ def test_price_assets_lineage_checks_and_triggers(settings):
     graph = defs.resolve_asset_graph()
     parents = {
         k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys}
-        for k in ("price_training_set", "price_lstm", "price_ensemble", "price_model_evaluation", "price_forecasts")
+        for k in ("price_training_set", "price_lstm", "price_ensemble", "price_model", "price_forecasts")
     }
     assert parents == {
         "price_training_set": {"ohlcv_features"},
         "price_lstm": {"price_training_set"},
         "price_ensemble": {"price_training_set", "price_lstm"},
-        "price_model_evaluation": {"price_training_set", "price_ensemble"},
-        "price_forecasts": {"price_model_evaluation", "ohlcv_features"},
+        "price_model": {"price_training_set", "price_ensemble"},
+        "price_forecasts": {"price_model", "ohlcv_features"},
     }
     for key in parents:
         node = graph.get(dg.AssetKey(key))
