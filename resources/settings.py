@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     rate_limit_overrides: dict[str, str] = Field(
         {}, alias="RATE_LIMIT_OVERRIDES", description='Per-route limits as JSON, e.g. {"/api/v1/ml/predict": "20/minute"}.'
     )
+    rate_limit_replicas: int = Field(
+        1,
+        alias="RATE_LIMIT_REPLICAS",
+        ge=1,
+        description="Replicas that may serve one client at once: while Redis is down, the in-memory fallback "
+        "grants each client budget // replicas per replica (at least 1), so together they stay within the budget.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         [], alias="TRUSTED_PROXIES", description="Proxy addresses whose X-Forwarded-For is believed (none by default)."
     )

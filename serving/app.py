@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             settings.rate_limit_overrides,
             trusted_proxies=settings.trusted_proxies,
             namespace=settings.service_name,
+            replicas=settings.rate_limit_replicas,
         )
         state.cache = ResponseCache(settings.cache_url, settings.cache_ttl_seconds, namespace=settings.service_name)
         state.guard = Guard.from_settings(settings)

@@ -26,8 +26,12 @@ and its expiry runs on a timer thread. The asyncio flavour of the memory storage
 expiry as a task that hops to a worker thread on nearly every event-loop turn, which measured about
 35 us per hit (`bench/serving.py`); only Redis needs the asyncio client. When Redis fails (refused,
 timeout, any error), the limiter falls back to an in-process budget, logs one warning, and tries
-Redis again after `retry_seconds`: a Redis outage never turns into 5xx, at the price of
-per-replica budgets while it lasts.
+Redis again after `retry_seconds`: a Redis outage never turns into 5xx. Every replica then counts
+on its own, so the fallback grants each client only its share, `max(1, limit // replicas)` per
+replica in the same window (`replicas` = `RATE_LIMIT_REPLICAS`, the most replicas that may serve one
+client at once): together the replicas stay within the budget (rounded down; at least 1 each), and
+the X-RateLimit-* headers tell the share. A limiter configured with `mem://` has no other replica to
+share with and keeps the whole budget.
 """
 
 from __future__ import annotations
@@ -114,7 +118,8 @@ class RateLimiter:
 
     `storage_url` is "mem://" or a Redis URL (`Settings.cache_url`); `default` and `overrides` are in
     `limits` notation ("100/minute"). `namespace` prefixes the Redis keys (use the service name), so
-    several services can share one Redis. Counters: `rejected` (refused hits), `fallbacks` (times
+    several services can share one Redis. `replicas` (`RATE_LIMIT_REPLICAS`) divides each limit while
+    Redis is down (see the module docstring). Counters: `rejected` (refused hits), `fallbacks` (times
     Redis was given up for memory); `backend` tells which one answers now.
     """
 
@@ -128,10 +133,19 @@ class RateLimiter:
         namespace: str = "sextant",
         retry_seconds: float = 30.0,
         socket_timeout: float = 0.5,
+        replicas: int = 1,
     ) -> None:
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise ValueError(f"replicas must be an integer >= 1, got {replicas!r}")
+        self.replicas = replicas
         self.default_limit: RateLimitItem = parse(default)
         self.overrides: dict[str, RateLimitItem] = {
             route: parse(limit) for route, limit in (overrides or {}).items()
+        }
+        # What one replica grants while Redis is down: its share of each budget.
+        self._fallback_default = _replica_share(self.default_limit, replicas)
+        self._fallback_overrides = {
+            route: _replica_share(item, replicas) for route, item in self.overrides.items()
         }
         self.trusted_proxies: tuple[str, ...] = tuple(trusted_proxies)
         _networks(self.trusted_proxies)  # a bad proxy address fails here, not on the first request
@@ -170,6 +184,10 @@ class RateLimiter:
     def limit_for(self, route: str) -> RateLimitItem:
         return self.overrides.get(route, self.default_limit)
 
+    def fallback_limit_for(self, route: str) -> RateLimitItem:
+        """The limit one replica applies on its in-process fallback while Redis is down."""
+        return self._fallback_overrides.get(route, self._fallback_default)
+
     def _identifiers(self, client_id: str, route: str) -> tuple[str, str]:
         # One budget per client for every route without an override; one per (client, route) otherwise.
         # Quoting keeps "/" in a client id from colliding with the route separator.
@@ -191,6 +209,8 @@ class RateLimiter:
             else:
                 self._failover.answered()
                 return self._decide(item, allowed, stats)
+        if self._redis is not None:  # Redis is down: this replica's share only
+            item = self.fallback_limit_for(route)
         allowed = self._memory.hit(item, *identifiers)
         return self._decide(item, allowed, self._memory.get_window_stats(item, *identifiers))
 
@@ -239,6 +259,13 @@ class RateLimiter:
                 await closer()
             except Exception as exc:  # noqa: BLE001 - shutting down anyway
                 log.debug("closing the Redis rate limit client failed: %s", exc)
+
+
+def _replica_share(item: RateLimitItem, replicas: int) -> RateLimitItem:
+    """`item` with `max(1, amount // replicas)` requests in the same window."""
+    if replicas == 1:
+        return item
+    return type(item)(max(1, item.amount // replicas), item.multiples, item.namespace)
 
 
 # --- who is the client -----------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def _probe(path: str, period: int, failures: int) -> dict:
 
 
 def deployment(domain: str) -> dict:
-    cpu_req, mem_req, cpu_lim, mem_lim, _ = DOMAINS[domain]
+    cpu_req, mem_req, cpu_lim, mem_lim, max_replicas = DOMAINS[domain]
     name = f"sextant-{domain}"
     labels = _labels(domain)
     secret = lambda env, secret_name, key: {
@@ -59,6 +59,9 @@ def deployment(domain: str) -> dict:
         "envFrom": [{"configMapRef": {"name": "sextant-config"}}],
         "env": [
             {"name": "SERVING_DOMAINS", "value": domain},
+            # While Redis is down each pod limits on its own: it grants a client budget // this, so the
+            # most pods the autoscaler may run together never grant more than the budget.
+            {"name": "RATE_LIMIT_REPLICAS", "value": str(max_replicas)},
             secret("WAREHOUSE_URL", "sextant-postgres", "warehouse-url"),
             secret("CACHE_URL", "sextant-redis", "cache-url"),
             secret("CHAIN_RPC_URL", "sextant-chain", "rpc-url"),

@@ -95,6 +95,20 @@ def test_autoscalers_have_the_issue_figures():
         assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
 
 
+def test_rate_limit_replicas_is_the_most_pods_the_autoscaler_runs():
+    """While Redis is down each pod grants budget // RATE_LIMIT_REPLICAS: that must be the most pods
+    of the domain that can run at once (the HPA's ceiling, never below the Deployment's replicas)."""
+    from resources.settings import Settings
+
+    for domain, objs in _serving().items():
+        deploy = objs["Deployment"]
+        env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+        replicas = int(env["RATE_LIMIT_REPLICAS"]["value"])
+        assert replicas == objs["HorizontalPodAutoscaler"]["spec"]["maxReplicas"], domain
+        assert replicas >= deploy["spec"]["replicas"], domain
+        assert Settings(RATE_LIMIT_REPLICAS=env["RATE_LIMIT_REPLICAS"]["value"]).rate_limit_replicas == replicas
+
+
 def test_probes_hit_routes_the_app_serves(sqlite_settings):
     from serving.app import create_app
     from serving.observability import route_templates

@@ -331,3 +331,82 @@ async def test_hanging_redis_times_out_to_memory(hanging_redis_url: str) -> None
         assert limiter.backend == "memory" and limiter.fallbacks == 1
     finally:
         await limiter.close()
+
+
+# --- Redis down with several replicas: each grants only its share ------------------------------------
+
+
+def _unreachable_redis_url() -> str:
+    from tests.services import free_port
+
+    return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there: connections are refused
+
+
+async def test_two_replicas_without_redis_grant_together_at_most_the_budget() -> None:
+    """RATE_LIMIT_REPLICAS=2, Redis unreachable: two limiters (two replicas) each grant 50 of 100."""
+    url = _unreachable_redis_url()
+    replicas = [RateLimiter(url, "100/minute", {}, retry_seconds=60, replicas=2) for _ in range(2)]
+    headers = {"x-test-client": "mallory"}
+    try:
+        async with client_for(make_app(replicas[0])) as one, client_for(make_app(replicas[1])) as two:
+            granted = 0
+            for i in range(200):  # the client alternates replicas, as a load balancer spreads it
+                response = await (one if i % 2 == 0 else two).get("/api/v1/data/symbols", headers=headers)
+                assert response.status_code in (200, 429), response.status_code
+                assert response.headers["X-RateLimit-Limit"] == "50"  # the fallback's limit, said so
+                if response.status_code == 200:
+                    granted += 1
+                else:
+                    assert int(response.headers["Retry-After"]) >= 1
+                    assert "50 per 1 minute" in response.json()["detail"]
+        assert granted == 100  # 50 on each replica: together the budget, never more
+        assert all(limiter.backend == "memory" and limiter.fallbacks == 1 for limiter in replicas)
+        assert replicas[0].rejected == replicas[1].rejected == 50
+    finally:
+        for limiter in replicas:
+            await limiter.close()
+
+
+async def test_the_fallback_share_rounds_down_keeps_at_least_one_and_applies_to_overrides() -> None:
+    url = _unreachable_redis_url()
+    limiter = RateLimiter(url, "100/minute", {PREDICT: "2/minute"}, retry_seconds=60, replicas=3)
+    try:
+        assert limiter.fallback_limit_for(OHLCV).amount == 33  # 3 x 33 <= 100
+        assert limiter.fallback_limit_for(PREDICT).amount == 1  # 2 // 3 = 0, but never 0
+        assert limiter.limit_for(OHLCV).amount == 100  # the configured budget is unchanged
+        decisions = [await limiter.hit("client:c", PREDICT) for _ in range(2)]
+        assert [d.allowed for d in decisions] == [True, False]
+        assert decisions[0].limit == 1 and decisions[0].description == "1 per 1 minute"
+        decisions = [await limiter.hit("client:c", OHLCV) for _ in range(34)]
+        assert sum(d.allowed for d in decisions) == 33
+        assert decisions[-1].retry_after >= 1 and decisions[-1].limit == 33
+    finally:
+        await limiter.close()
+
+
+async def test_memory_storage_keeps_the_whole_budget_whatever_the_replicas() -> None:
+    """mem:// is no fallback: there is no shared budget to divide (a single process's own limit)."""
+    limiter = RateLimiter("mem://", "4/minute", {}, replicas=4)
+    decisions = [await limiter.hit("client:c", OHLCV) for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True] * 4 + [False]
+    assert decisions[0].limit == 4
+
+
+@pytest.mark.redis
+async def test_replicas_on_a_healthy_redis_share_the_whole_budget(redis_url: str, redis_namespace: str) -> None:
+    """RATE_LIMIT_REPLICAS only matters on the fallback: with Redis up the budget is one and whole."""
+    limiters = [RateLimiter(redis_url, "10/minute", {}, namespace=redis_namespace, replicas=2) for _ in range(2)]
+    try:
+        decisions = [await limiters[i % 2].hit("client:shared", OHLCV) for i in range(11)]
+        assert [d.allowed for d in decisions] == [True] * 10 + [False]
+        assert {d.limit for d in decisions} == {10}
+        assert all(limiter.backend == "redis" for limiter in limiters)
+    finally:
+        for limiter in limiters:
+            await limiter.close()
+
+
+async def test_replicas_must_be_at_least_one() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="replicas"):
+            RateLimiter("mem://", "1/minute", {}, replicas=bad)

@@ -2,7 +2,8 @@
 
 One budget per client for every route without an override: the 101st request of the minute is a
 429 with Retry-After and X-RateLimit-*, whatever routes the 100 went to; another token has a budget
-of its own; and replicas sharing Redis (same SERVICE_NAME) share one budget.
+of its own; and replicas sharing Redis (same SERVICE_NAME) share one budget. While Redis is down,
+each replica grants budget // RATE_LIMIT_REPLICAS, so together they still grant at most the budget.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from resources.settings import Settings
 from serving.app import create_app
+from tests.services import free_port
 from tests.serving.proof.conftest import auth, issue, proof_settings, running
 
 LIMIT = 100
@@ -95,6 +97,27 @@ def test_two_replicas_on_one_redis_share_the_budget(
         assert b.get(ROUTES[0], headers=dave).headers["X-RateLimit-Remaining"] == str(LIMIT - 1)
         assert a.app.state.rate_limiter.backend == b.app.state.rate_limiter.backend == "redis"
         assert a.app.state.rate_limiter.fallbacks == b.app.state.rate_limiter.fallbacks == 0
+
+
+def test_two_replicas_without_redis_grant_together_at_most_the_budget(
+    tmp_path: Path, warehouse_url: str, seeded
+) -> None:
+    """Redis unreachable, RATE_LIMIT_REPLICAS=2: each replica grants 50, so one client gets 100 in all."""
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    settings = _default_budget_settings(tmp_path, warehouse_url, CACHE_URL=dead_redis, RATE_LIMIT_REPLICAS=2)
+    assert settings.rate_limit_replicas == 2
+    first = create_app(settings=settings, warehouse=seeded)
+    second = create_app(settings=settings, warehouse=seeded)
+    erin = auth(issue(seeded, "erin"))
+    statuses = []
+    with running(first) as a, running(second) as b:
+        for i in range(2 * LIMIT):
+            response = (a if i % 2 == 0 else b).get(ROUTES[i % len(ROUTES)], headers=erin)
+            assert response.headers["X-RateLimit-Limit"] == str(LIMIT // 2), (i + 1, response.text)
+            statuses.append(response.status_code)
+        assert a.app.state.rate_limiter.backend == b.app.state.rate_limiter.backend == "memory"
+    assert statuses.count(200) == LIMIT
+    assert statuses.count(429) == LIMIT
 
 
 @pytest.fixture
