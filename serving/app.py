@@ -29,6 +29,7 @@ from resources.warehouse import Warehouse
 from serving import package_version
 from serving.auth import require_scopes
 from serving.body_limit import BodySizeLimitMiddleware
+from serving.strict_json import StrictJSONMiddleware
 from serving.cache import ResponseCache
 from serving.deps import TableGuard
 from serving.errors import install_error_handlers
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     install_error_handlers(app)
     install_resilience_handlers(app)
     install_rate_limit_headers(app)
+    app.add_middleware(StrictJSONMiddleware)  # inside the size limit: it reads the whole body
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Repeated cached reads answered from the cache without routing (outermost of the app's own).
     install_fast_path(app)

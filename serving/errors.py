@@ -4,19 +4,27 @@ Clients get a short, stable `{"detail": ...}` body and a status that says whose 
 404 for data that is not there (yet), 422 for a bad request (FastAPI's own format, naming the
 field), 503 when the warehouse does not answer (retry later), 500 for everything else. Bodies
 never carry exception text or stack traces; those go to the log.
+
+A 422 echoes the offending input, which may be a value JSON cannot carry (a NaN from a query
+string, a lone surrogate): it is echoed as text, so the error answer itself never fails. A 500 is
+answered and logged here, and then not raised further: the server would otherwise drop the
+keep-alive connection after sending it, and the client's next request on it would be reset.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("serving.errors")
 
@@ -92,13 +100,61 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with what JSON cannot carry made text: non-finite floats, strings that are not Unicode."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 (`{"detail": [errors]}`), with the echoed inputs made JSON-safe."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(status_code=500, content={"detail": INTERNAL_ERROR})
 
 
+class AnsweredErrors:
+    """Outermost: an exception that arrives after its 500 was sent (and logged) stops here.
+
+    Starlette's error middleware sends the 500 and then raises again so that servers can log it; a
+    server that sees an exception after a complete response closes the connection. The access log
+    inside has already counted it; raising further would only cost the client its connection.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answered = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if not answered:
+                raise
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers above. FastAPI keeps its own 422 handler for validation errors."""
+    """Register the handlers above, and `AnsweredErrors` around the whole stack (request ids, access log
+    and Starlette's error middleware included)."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NotMaterialized, _not_materialized)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # OperationalError, InterfaceError and the rest of the driver errors, plus an exhausted pool.
@@ -106,6 +162,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.TimeoutError, _warehouse_unavailable)
     # Starlette runs the `Exception` handler in its outermost middleware, after the others failed.
     app.add_exception_handler(Exception, _internal_error)
+    build_inner = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return AnsweredErrors(build_inner())
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
 
 __all__ = [

@@ -147,12 +147,15 @@ def test_unhandled_error_is_a_500_counted_as_failed_with_a_request_id(make_obser
     assert value(parsed, "python_services_requests_success_total", service="data") is None
 
 
-def test_exceptions_still_reach_the_caller(make_observed_client):
-    """The middleware records and re-raises: it never turns an exception into a response itself."""
+def test_an_exception_is_answered_once_and_counted(make_observed_client):
+    """The access log records and re-raises; the app's outermost layer (`serving.errors.AnsweredErrors`)
+    stops an exception whose 500 was already sent, so the server keeps the connection. Even a client
+    that raises server exceptions gets the answer, without the exception's text."""
     client = make_observed_client(raise_server_exceptions=True)
     add_boom(client)
-    with pytest.raises(RuntimeError, match="secret"):
-        client.get("/api/v1/data/boom")
+    answer = client.get("/api/v1/data/boom")
+    assert (answer.status_code, answer.json()) == (500, {"detail": "internal error"})
+    assert "secret" not in answer.text
     parsed = scrape(client)
     assert value(parsed, "python_services_requests_failed_total", service="data") == 1
 

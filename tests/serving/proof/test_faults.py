@@ -7,24 +7,22 @@ polled with a bounded loop.
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 
 from resources.warehouse import Warehouse
 from serving import gateway
 from serving.app import GATEWAY, create_app
 from tests.serving.proof.conftest import (
+    UvicornServer,
     app_routes,
     auth,
     issue,
@@ -264,39 +262,9 @@ def _chunks(total: int, size: int = 256) -> Iterator[bytes]:
         yield chunk
 
 
-class _Server:
-    """The app under uvicorn on a free 127.0.0.1 port, in a thread: a real chunked request body."""
-
-    def __init__(self, app: FastAPI):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
-
-
 def test_chunked_body_over_the_limit_is_413_on_a_real_server(body_app) -> None:
     app, _, token = body_app
-    with _Server(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with UvicornServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         fits = client.post("/api/v1/proof/echo", content=_chunks(LIMIT), headers=token)
         assert fits.request.headers.get("transfer-encoding") == "chunked"
         assert "content-length" not in fits.request.headers
