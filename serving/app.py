@@ -29,7 +29,6 @@ from resources.warehouse import Warehouse
 from serving import package_version
 from serving.auth import require_scopes
 from serving.body_limit import BodySizeLimitMiddleware
-from serving.strict_json import StrictJSONMiddleware
 from serving.cache import ResponseCache
 from serving.deps import TableGuard
 from serving.errors import install_error_handlers
@@ -41,6 +40,7 @@ from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limi
 from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import chain, dashboard, data, fraud, health, ml, nlp
 from serving.schemas import ErrorBody
+from serving.strict_json import StrictJSONMiddleware
 from serving.tracing import install_tracing
 
 log = logging.getLogger("serving.app")

@@ -27,8 +27,8 @@ BAR = {"ts": "2026-01-01T00:00:00Z", "open": 1.0, "high": 1.0, "low": 1.0, "clos
 
 #: (route, raw body, what the 422 must say) - each answered 500 before.
 CORPUS = [
-    ("/api/v1/ml/predict", b'{"bars": [{"ts": "2026-01-01T00:00:00Z", "open": NaN, "high": 1, "low": 1,'
-                           b' "close": 1, "volume": 1}], "horizon": 1}', "NaN is not a JSON number"),
+    ("/api/v1/ml/predict", (b'{"bars": [{"ts": "2026-01-01T00:00:00Z", "open": NaN, "high": 1, "low": 1,'
+                            b' "close": 1, "volume": 1}], "horizon": 1}'), "NaN is not a JSON number"),
     ("/api/v1/ml/predict", b'{"bars": [], "horizon": Infinity}', "Infinity is not a JSON number"),
     ("/api/v1/ml/predict", b'{"bars": [], "horizon": -Infinity}', "-Infinity is not a JSON number"),
     ("/api/v1/fraud/score", b'{"records": [{"address": "' + ADDRESS.encode() + b'", "tx_count": NaN}]}',
