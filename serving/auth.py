@@ -11,6 +11,10 @@ unknown, wrong or revoked token -> 401 with `WWW-Authenticate: Bearer error="inv
 valid token without the scope -> 403 `{"detail": "missing scope 'write'"}` (with
 `error="insufficient_scope"` in the header). The authenticated principal is left on
 `request.state.principal` for logging (`user_id` = its client_id), rate limiting and caching.
+
+Failed authentications are rate-limited by address before the 401 is answered
+(`serving.ratelimit.limit_failed_authentication`): past the address's budget of failures the answer
+is 429 with Retry-After. A valid token is never counted there, only on its client's own budget.
 """
 
 from __future__ import annotations
@@ -59,23 +63,34 @@ def bearer_token(request: Request) -> str | None:
     return credentials.strip()
 
 
+async def _count_failure(request: Request) -> None:
+    """Count a failed authentication against the caller's address (429 past its budget)."""
+    # Imported here: serving.ratelimit imports serving.observability, which imports this module.
+    from serving.ratelimit import limit_failed_authentication
+
+    await limit_failed_authentication(request)
+
+
 async def authenticate(
     request: Request,
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
 ) -> Principal:
-    """The caller's principal, or 401. Sets `request.state.principal`.
+    """The caller's principal, or 401 (429 once the address spent its budget of failures).
+    Sets `request.state.principal`.
 
-    A token the store has memoized is checked inline; a memo miss queries the database, so it runs
-    in a worker thread.
+    A token the store has memoized is checked inline (and a malformed one refused without the
+    database); a memo miss queries the database, so it runs in a worker thread.
     """
     token = bearer_token(request)
     if token is None:
+        await _count_failure(request)
         raise _unauthorized(MISSING_TOKEN)
     store = get_token_store(request)
     known, principal = store.verify_memoized(token)
     if not known:
         principal = await to_thread.run_sync(store.verify, token)
     if principal is None:
+        await _count_failure(request)
         raise _unauthorized(INVALID_TOKEN, "invalid_token")
     request.state.principal = principal
     return principal

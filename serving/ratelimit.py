@@ -9,7 +9,14 @@ Budgets:
 - every client (the token's client id; the peer address for anonymous calls) has one budget of
   `default` (100/minute) shared by all routes that have no override;
 - a route listed in `overrides` (by its path template, e.g. "/api/v1/ml/predict") has a budget of
-  its own per client, with its own limit.
+  its own per client, with its own limit;
+- requests that fail authentication (no bearer token, or a malformed, unknown, wrong or revoked
+  one) count against their address's budget, "anon:<address>" (the address as `client_key` finds
+  it, X-Forwarded-For only from trusted proxies), of `default` too: `serving.auth` calls
+  `limit_failed_authentication` before it answers 401, and past the budget the answer is 429 with
+  Retry-After instead. Only failures count there: a valid token from the same address is counted
+  on its client's own budget, so a flood of bad tokens from an address never locks out the good
+  ones sent from it (a NAT or proxy shared with an attacker).
 
 Strategy: moving window (`limits.aio.strategies.MovingWindowRateLimiter`). It is exact: a client never
 gets more than N requests in any span of the window, with no burst of 2N across a window boundary
@@ -67,6 +74,10 @@ def limited_route(scope) -> str:
     """The route template a request's budget is counted under (one place: the fast path counts alike)."""
     return getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
 
+
+#: The route the failed authentications of an address are counted under (one budget, the default
+#: limit, unless RATE_LIMIT_OVERRIDES names this key).
+AUTH_FAILURES_ROUTE = "<authentication>"
 
 #: Scope key of a decision the fast path (`serving.fastpath`) already took for this request, as
 #: (client key, route, decision): `rate_limit` uses it instead of counting the request again.
@@ -325,6 +336,11 @@ def client_key(request: Request, principal_client_id: str | None, trusted_proxie
     return f"ip:{peer}"
 
 
+def address_key(request: Request, trusted_proxies: Iterable[str] = ()) -> str:
+    """Whom a failed authentication is counted against: "anon:<address>" (see `client_key`)."""
+    return "anon:" + client_key(request, None, trusted_proxies).removeprefix("ip:")
+
+
 def principal_key(principal: Any) -> str | None:
     """`client_key` of an authenticated request ("client:<id>"), or None when `principal` names no client."""
     client_id = _principal_client_id(principal)
@@ -374,6 +390,30 @@ async def rate_limit(request: Request) -> RateLimitDecision:
             headers=decision.headers(),
         )
     request.state.rate_limit = decision
+    return decision
+
+
+async def limit_failed_authentication(request: Request) -> RateLimitDecision | None:
+    """Count a request that failed authentication against its address; 429 once that budget is spent.
+
+    `serving.auth` calls this before answering 401 (missing or bad token), so unauthenticated floods
+    are limited like anything else: the caller's address ("anon:<address>") has one budget of the
+    default limit for all its failures. Raises 429 with Retry-After and X-RateLimit-* when it is
+    spent; returns the decision otherwise (the caller then answers 401), None without a limiter.
+    """
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return None
+    decision = await limiter.hit(address_key(request, limiter.trusted_proxies), AUTH_FAILURES_ROUTE)
+    if not decision.allowed:
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.rate_limited(service_of(limited_route(request.scope)))
+        raise HTTPException(
+            status_code=429,
+            detail=f"rate limit exceeded: {decision.description} without a valid token from this address",
+            headers=decision.headers(),
+        )
     return decision
 
 

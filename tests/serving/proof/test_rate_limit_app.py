@@ -4,6 +4,8 @@ One budget per client for every route without an override: the 101st request of 
 429 with Retry-After and X-RateLimit-*, whatever routes the 100 went to; another token has a budget
 of its own; and replicas sharing Redis (same SERVICE_NAME) share one budget. While Redis is down,
 each replica grants budget // RATE_LIMIT_REPLICAS, so together they still grant at most the budget.
+Requests without a valid token count against their address ("anon:<address>"): past the budget
+they get 429 instead of 401, while a valid token from that address keeps its client's budget.
 """
 
 from __future__ import annotations
@@ -118,6 +120,56 @@ def test_two_replicas_without_redis_grant_together_at_most_the_budget(
         assert a.app.state.rate_limiter.backend == b.app.state.rate_limiter.backend == "memory"
     assert statuses.count(200) == LIMIT
     assert statuses.count(429) == LIMIT
+
+
+BAD_TOKEN = "sxt_0123456789ab_" + "x" * 43  # well formed, unknown: the store is asked
+#: Every way of failing authentication; they share the address's one budget.
+FAILURES = [{}, auth(BAD_TOKEN), auth("not-a-token"), {"Authorization": "Basic dXNlcjpwdw=="}]
+
+
+def test_failed_authentications_are_limited_by_address_and_good_tokens_keep_their_budget(
+    tmp_path: Path, warehouse_url: str, seeded
+) -> None:
+    """101 requests without a valid token from one address: 100 x 401, then 429 with Retry-After.
+
+    Only failures count against the address: a valid token from the same address is counted on its
+    client's budget, so the flood does not lock it out.
+    """
+    app = create_app(settings=_default_budget_settings(tmp_path, warehouse_url), warehouse=seeded)
+    frank = auth(issue(seeded, "frank"))
+    with running(app) as client:
+        for i in range(LIMIT):
+            response = client.get(ROUTES[i % len(ROUTES)], headers=FAILURES[i % len(FAILURES)])
+            assert response.status_code == 401, (i + 1, response.status_code, response.text)
+            assert "WWW-Authenticate" in response.headers
+        for headers in FAILURES:  # spent, whatever the failure and the route
+            refused = client.get(ROUTES[0], headers=headers)
+            _assert_refused(refused)
+            assert "without a valid token" in refused.json()["detail"]
+        assert app.state.rate_limiter.rejected == len(FAILURES)
+
+        # A good token from the same address: its own budget, whole.
+        _spend(client, frank, 3)
+        # ... and the address is still refused without one.
+        _assert_refused(client.get(ROUTES[1], headers=auth(BAD_TOKEN)))
+        # Open routes stay open.
+        assert client.get("/api/health/live").status_code == 200
+        assert client.get("/api/health/ready").status_code == 200
+        assert client.get("/api/metrics").status_code == 200
+
+
+def test_failed_authentications_behind_a_trusted_proxy_count_per_forwarded_address(
+    tmp_path: Path, warehouse_url: str, seeded
+) -> None:
+    settings = _default_budget_settings(tmp_path, warehouse_url, TRUSTED_PROXIES="10.0.0.0/8")
+    app = create_app(settings=settings, warehouse=seeded)
+    flooder = {**auth(BAD_TOKEN), "X-Forwarded-For": "198.51.100.7"}
+    neighbour = {**auth(BAD_TOKEN), "X-Forwarded-For": "198.51.100.8"}
+    with running(app, client=("10.1.2.3", 40000)) as client:
+        statuses = [client.get(ROUTES[0], headers=flooder).status_code for _ in range(LIMIT + 1)]
+        assert statuses == [401] * LIMIT + [429]
+        # Another client behind the same proxy has a budget of its own.
+        assert client.get(ROUTES[0], headers=neighbour).status_code == 401
 
 
 @pytest.fixture
