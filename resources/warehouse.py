@@ -127,7 +127,23 @@ class Warehouse:
         for cols in spec.indexes:
             sa.Index(f"ix_{spec.name}_{'_'.join(cols)}", *(table.c[c] for c in cols))
         table.create(self.engine, checkfirst=True)
+        self._add_missing_columns(table)
         return table
+
+    def _add_missing_columns(self, table: sa.Table) -> None:
+        """A column the spec gained since the table was made is added (nullable, so old rows keep NULL):
+        a warehouse written by an earlier version opens without a migration step."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in present and not c.primary_key]
+        if not missing:
+            return
+        preparer = self.engine.dialect.identifier_preparer
+        with self.engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                conn.execute(sa.text(
+                    f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(column.name)} {kind}"
+                ))
 
     def table(self, name: str) -> sa.Table:
         """A table this process created, or one it finds in the database (serving reads those)."""

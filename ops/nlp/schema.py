@@ -40,6 +40,8 @@ BATCHES_SCHEMA: dict[str, pl.DataType] = {
     "callback_status": pl.Utf8,
     "created_at": UTC_TS,
     "updated_at": UTC_TS,
+    #: The client whose token queued it: only that client reads it back (NULL: queued before owners).
+    "client_id": pl.Utf8,
 }
 BATCHES_KEY = ("batch_id",)
 QUEUED, SUBMITTED, DONE, FAILED = "queued", "submitted", "done", "failed"

@@ -8,7 +8,8 @@
   (status `queued`) and answers 202 with the batch id. The pipeline's sensor starts a Dagster run
   for it (run key = batch id); when the run ends a run-status sensor marks the batch done or failed
   and calls the optional callback URL (loopback or NLP_CALLBACK_HOSTS only).
-- `GET /translate/batch/{id}`: the batch's status and the translations written so far.
+- `GET /translate/batch/{id}`: the batch's status and the translations written so far, for the client
+  that queued it (an admin reads any; another client gets 404).
 
 Serving never imports `assets`: the warehouse tables are the whole contract with the pipeline.
 Model loads, detection and generation are blocking and CPU-bound: they run in worker threads
@@ -350,7 +351,7 @@ async def submit_batch(
     request: Request,
     settings: SettingsDep,
     warehouse: WarehouseDep,
-    _writer: Annotated[Principal, Depends(require_scopes("write"))],  # it queues work and writes tables
+    writer: Annotated[Principal, Depends(require_scopes("write"))],  # it queues work and writes tables
 ):
     _check_texts(body.texts, settings, settings.nlp_max_batch_texts)
     target = _language(body.target, "target")
@@ -361,7 +362,8 @@ async def submit_batch(
             raise _body_error(("callback_url",), problem, body.callback_url)
     batch_id = uuid.uuid4().hex
     await request.app.state.guard.call(
-        "warehouse", _queue_batch, warehouse, batch_id, body.texts, source, target, body.callback_url
+        "warehouse", _queue_batch, warehouse, batch_id, body.texts, source, target, body.callback_url,
+        writer.client_id,
     )
     return {
         "id": batch_id,
@@ -371,7 +373,7 @@ async def submit_batch(
     }
 
 
-def _queue_batch(wh: Warehouse, batch_id: str, texts: list[str], source, target, callback_url) -> None:
+def _queue_batch(wh: Warehouse, batch_id: str, texts: list[str], source, target, callback_url, client_id: str) -> None:
     now = datetime.now(UTC)
     inputs = pl.DataFrame(
         {
@@ -389,7 +391,7 @@ def _queue_batch(wh: Warehouse, batch_id: str, texts: list[str], source, target,
     batch = {
         "batch_id": batch_id, "status": schema.QUEUED, "texts": len(texts), "target_lang": target,
         "source_lang": source, "callback_url": callback_url, "run_id": None, "detail": None, "callback_status": None,
-        "created_at": now, "updated_at": now,
+        "created_at": now, "updated_at": now, "client_id": client_id,
     }  # fmt: skip
     wh.upsert(NLP_BATCHES, pl.DataFrame([batch], schema=NLP_BATCHES.schema))
 
@@ -399,19 +401,29 @@ BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id POS
 
 @router.get("/translate/batch/{batch_id}", response_model=BatchStatus, name="batch_status",
             summary="A batch's status and its translations so far")  # fmt: skip
-async def batch_status(batch_id: BatchId, request: Request, warehouse: WarehouseDep):
+async def batch_status(
+    batch_id: BatchId,
+    request: Request,
+    warehouse: WarehouseDep,
+    reader: Annotated[Principal, Depends(require_scopes("read"))],
+):
     # A status that clients poll: read fresh every time (through the breaker), never from the cache,
     # whose table-version memo could show "submitted" for a moment after the run finished.
-    return await request.app.state.guard.call("warehouse", partial(_batch, warehouse, batch_id))
+    return await request.app.state.guard.call("warehouse", partial(_batch, warehouse, batch_id, reader))
 
 
-def _batch(wh: Warehouse, batch_id: str) -> dict[str, Any]:
+def _batch(wh: Warehouse, batch_id: str, reader: Principal) -> dict[str, Any]:
+    """The batch, for the client that queued it (or an admin). Another client's batch is answered as
+    unknown, not forbidden: ids are not to be probed for."""
+    unknown = HTTPException(status_code=404, detail=f"unknown batch {batch_id!r}")
     if not wh.has_table(NLP_BATCHES.name):
-        raise HTTPException(status_code=404, detail=f"unknown batch {batch_id!r}")
+        raise unknown
     rows = wh.read(NLP_BATCHES.name, {"batch_id": batch_id})
     if rows.is_empty():
-        raise HTTPException(status_code=404, detail=f"unknown batch {batch_id!r}")
+        raise unknown
     batch = rows.row(0, named=True)
+    if batch.get("client_id") != reader.client_id and not reader.has("admin"):
+        raise unknown
     items: list[dict[str, Any]] = []
     if wh.has_table(TRANSLATION_INPUTS.name) and wh.has_table(TRANSLATIONS.name):
         inputs = wh.read(TRANSLATION_INPUTS.name, {"origin": "api", "origin_ref": batch_id},

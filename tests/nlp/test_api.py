@@ -97,6 +97,18 @@ def test_queueing_a_batch_needs_write_scope(api, warehouse):
     assert api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today."], "target": "de"}).status_code == 202
 
 
+def test_a_batch_is_read_back_only_by_the_client_that_queued_it(api, warehouse):
+    owner, other, admin = (bearer(warehouse, client, scopes) for client, scopes in
+                           (("owner", "read,write"), ("other", "read,write"), ("ops", "admin")))
+    batch_id = api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today."], "target": "de"},
+                        headers=owner).json()["id"]
+    assert api.get(f"{API}/translate/batch/{batch_id}", headers=owner).json()["status"] == "queued"
+    stranger = api.get(f"{API}/translate/batch/{batch_id}", headers=other)
+    assert stranger.status_code == 404 and stranger.json() == {"detail": f"unknown batch {batch_id!r}"}
+    assert api.get(f"{API}/translate/batch/{batch_id}", headers=admin).status_code == 200
+    assert warehouse.read("nlp_batches", {"batch_id": batch_id})["client_id"].to_list() == ["owner"]
+
+
 def test_batch_submit_status_and_refusals(api, warehouse):
     api.headers.update(bearer(warehouse, "batcher", "read,write"))
     response = api.post(f"{API}/translate/batch", json={"texts": ["BTC rose today.", "ETH fell today."], "target": "de"})

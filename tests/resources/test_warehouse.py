@@ -139,3 +139,20 @@ def test_replace_range_refuses_repeated_keys_and_changes_nothing(warehouse: Ware
     with pytest.raises(ValueError, match="repeat a key"):
         warehouse.replace_range(BLOCKISH, blockish([("b", 1, 0), ("b", 1, 1)]), "block", 0, 5)
     assert warehouse.read("blockish")["id"].to_list() == ["a"]
+
+
+def test_a_column_the_spec_gained_is_added_to_an_existing_table(warehouse_url: str):
+    """A warehouse written before a column existed opens with it (old rows NULL), on both backends."""
+    old = TableSpec("grown", {"id": pl.Utf8, "a": pl.Int64}, ("id",))
+    new = TableSpec("grown", {"id": pl.Utf8, "a": pl.Int64, "owner": pl.Utf8, "at": pl.Datetime("us", "UTC")}, ("id",))
+    first = Warehouse(warehouse_url)
+    first.upsert(old, pl.DataFrame({"id": ["x"], "a": [1]}, schema=old.schema))
+    first.dispose()
+    later = Warehouse(warehouse_url)  # a new process, a newer spec
+    try:
+        later.upsert(new, pl.DataFrame({"id": ["y"], "a": [2], "owner": ["me"], "at": [T0]}, schema=new.schema))
+        rows = later.read("grown", order_by=["id"])
+        assert rows.to_dicts() == [{"id": "x", "a": 1, "owner": None, "at": None},
+                                   {"id": "y", "a": 2, "owner": "me", "at": T0}]
+    finally:
+        later.dispose()
