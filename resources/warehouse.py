@@ -8,8 +8,12 @@ which is the one convention both backends can keep.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import os
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +23,8 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+log = logging.getLogger("resources.warehouse")
 
 WRITE_CHUNK_ROWS = 5_000
 #: Bookkeeping table: one row per data table with the time of its last write. Readers that cache
@@ -105,6 +111,13 @@ class Warehouse:
         # Reflection registers a table before its columns are loaded: concurrent first reads
         # (the API's threadpool) must not see it half-built.
         self._tables_lock = threading.Lock()
+        # A SQLite file: the identity (device, inode) of the file the pool opened, checked by `ping`.
+        self.sqlite_path = _sqlite_file(self.engine)
+        self._opened_file: tuple[int, int] | None = None
+        self._opened_wal: tuple[int, int] | None = None  # and of its write-ahead log, once seen
+        self._file_lock = threading.Lock()
+        if self.sqlite_path is not None:
+            sa.event.listen(self.engine, "connect", self._note_opened_file)
 
     @property
     def dialect(self) -> str:
@@ -290,12 +303,94 @@ class Warehouse:
         return {label: _from_sql(value) for label, value in row._mapping.items()}
 
     def ping(self) -> None:
-        """Raise when the database does not answer (readiness checks call this)."""
+        """Raise when the database does not answer (readiness checks call this).
+
+        On a SQLite file it also checks that the file at the path is still the one the pool opened
+        (pooled connections keep reading a file that was moved or deleted): gone -> raise
+        `WarehouseFileMissing` without connecting (a new connection would create an empty file
+        there), back (same device and inode) -> fine again, a different file -> the pool is disposed
+        so the connections from now on open the file that is there now. SQLite leaves the old
+        file's write-ahead log at the path when that file was replaced, and a new connection would
+        read it into the new file: that log (and its shared-memory index) are renamed aside first
+        (`<path>-wal.replaced-<epoch>`), never deleted (the old file's last commits may be in it).
+        """
+        self._check_file()
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    def _check_file(self) -> None:
+        path = self.sqlite_path
+        if path is None:
+            return
+        with self._file_lock:
+            opened = self._opened_file
+            if opened is None:
+                return  # nothing opened yet: connecting opens (or creates) the file there now
+            try:
+                now = _file_identity(path)
+            except FileNotFoundError:
+                raise WarehouseFileMissing(path) from None
+            if now == opened:
+                if self._opened_wal is None:
+                    self._opened_wal = _identity_or_none(path + "-wal")
+                return
+            old_wal = self._opened_wal
+            self._opened_file = self._opened_wal = None  # the next connection notes the file it opens
+        log.warning("warehouse file %s was replaced by another file: reopening the connections", path)
+        self.engine.dispose()
+        if old_wal is not None and _identity_or_none(path + "-wal") == old_wal:
+            stamp = int(time.time())
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path + suffix, f"{path}{suffix}.replaced-{stamp}")
+            log.warning("the replaced warehouse file's write-ahead log was kept as %s-wal.replaced-%d", path, stamp)
+
+    def _note_opened_file(self, _dbapi_connection: Any, _record: Any) -> None:
+        """On every new connection: remember the first file opened since the pool was (re)made."""
+        try:
+            identity = _file_identity(self.sqlite_path)
+        except OSError:
+            return
+        with self._file_lock:
+            if self._opened_file is None:
+                self._opened_file = identity
+            if self._opened_file == identity and self._opened_wal is None:
+                self._opened_wal = _identity_or_none(self.sqlite_path + "-wal")
+
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._file_lock:
+            self._opened_file = self._opened_wal = None
+
+
+class WarehouseFileMissing(ConnectionError):
+    """The SQLite file the warehouse opened is no longer at its path (moved or deleted)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(f"warehouse file {path} is gone (moved or deleted since it was opened)")
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of the file a SQLite engine opens; None for other databases and memory."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.abspath(database)
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
+
+
+def _identity_or_none(path: str) -> tuple[int, int] | None:
+    try:
+        return _file_identity(path)
+    except OSError:
+        return None
 
 
 def _unique_by_key(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,7 +1,10 @@
 """Liveness and readiness probes (Kubernetes, load balancers, `docker compose` health checks).
 
 Readiness needs the warehouse: checked now (bounded by the health timeout) and not marked
-unhealthy by the background monitor. The cache is reported but never makes the service unready:
+unhealthy by the background monitor. On a SQLite file the check includes the file's identity
+(`Warehouse.ping`): moved or deleted -> not ready, with a reason naming the path (a file path, never
+credentials; other failures say only their class); moved back -> ready again; another file at the
+path -> the pool reopens on it. The cache is reported but never makes the service unready:
 without Redis the service answers from its in-process fallback, and pulling every replica out of
 the load balancer for that would turn a degraded cache into an outage.
 """
@@ -15,6 +18,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from resources.warehouse import WarehouseFileMissing
 from serving.schemas import Liveness, MonitoredDependency, Readiness
 
 log = logging.getLogger("serving.health")
@@ -43,6 +47,9 @@ async def ready(request: Request) -> Readiness | JSONResponse:
         with anyio.fail_after(state.settings.health_timeout_seconds):
             await anyio.to_thread.run_sync(state.warehouse.ping, abandon_on_cancel=True)
         checks["warehouse"] = "ok"
+    except WarehouseFileMissing as exc:
+        log.warning("readiness: %s", exc)
+        checks["warehouse"] = f"{exc.__class__.__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the class says which
         log.warning("readiness: warehouse ping failed: %s", exc.__class__.__name__)
         checks["warehouse"] = exc.__class__.__name__

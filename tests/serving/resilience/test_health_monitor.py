@@ -245,3 +245,26 @@ async def test_freshness_in_the_monitor() -> None:
     last[0] = NOW
     await monitor.run_once()
     assert monitor.healthy()
+
+
+async def test_the_monitor_sees_the_sqlite_file_moved_away_and_back(tmp_path) -> None:
+    """The monitor's warehouse check is `Warehouse.ping`: a moved file fails it, moving it back heals it."""
+    from resources.warehouse import Warehouse
+
+    path = tmp_path / "warehouse.sqlite"
+    warehouse = Warehouse(f"sqlite:///{path}")
+    monitor = HealthMonitor({"warehouse": warehouse.ping}, interval=3600, timeout=5, failures_unhealthy=2)
+    try:
+        assert (await monitor.run_once())["warehouse"].healthy
+        path.rename(tmp_path / "moved.sqlite")
+        for failures in (1, 2):
+            status = (await monitor.run_once())["warehouse"]
+            assert status.consecutive_failures == failures
+            assert status.last_error == "WarehouseFileMissing"  # the class only, as for every check
+        assert not status.healthy
+        assert not path.exists()  # the checks did not create an empty database there
+        (tmp_path / "moved.sqlite").rename(path)
+        status = (await monitor.run_once())["warehouse"]
+        assert status.healthy and status.consecutive_failures == 0
+    finally:
+        warehouse.dispose()
