@@ -185,4 +185,5 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             log.info("serving domain %r has no router yet; not mounted", domain)
             continue
         app.include_router(router, dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
+    ml.declare_horizons(app, settings.price_horizons)
     return app

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import polars as pl
@@ -32,6 +32,7 @@ from serving.deps import TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
 from serving.gateway import cached_read
 from serving.models import ServedModel
+from serving.strict_types import Integer, Number
 
 router = APIRouter(prefix="/api/v1/fraud", tags=["fraud"], responses=ERROR_RESPONSES)
 
@@ -75,13 +76,17 @@ FeatureRecord = create_model(
     "FeatureRecord",
     __config__=ConfigDict(extra="forbid"),
     address=(str | None, Field(None, pattern=ADDRESS_PATTERN, description="Optional, echoed back.")),
-    **{name: (float | None, Field(None, description=FEATURE_DESCRIPTIONS[name] + " (missing: unknown)"))
+    **{name: (Number | None, Field(None, description=FEATURE_DESCRIPTIONS[name] + " (missing: unknown)"))
        for name in FEATURES},
 )
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # "addresses or records": declared, so the schema admits no body the server refuses for it.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["addresses"], "properties": {"addresses": {"minItems": 1}}},
+        {"required": ["records"], "properties": {"records": {"minItems": 1}}},
+    ]})
 
     addresses: list[Annotated[str, Field(pattern=ADDRESS_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_ITEMS, description="Indexed addresses, scored from their stored features."
@@ -92,10 +97,8 @@ class ScoreRequest(BaseModel):
 
     @model_validator(mode="after")
     def _something(self) -> ScoreRequest:
-        if not self.addresses and not self.records:
+        if not self.addresses and not self.records:  # declared too: the anyOf above
             raise ValueError("give addresses or records to score")
-        if len(self.addresses) + len(self.records) > MAX_ITEMS:
-            raise ValueError(f"at most {MAX_ITEMS} addresses and records together")
         return self
 
 
@@ -111,7 +114,7 @@ class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(pattern=ADDRESS_PATTERN)
-    label: Literal[0, 1] = Field(description="1: fraud, 0: legitimate.")
+    label: Integer = Field(ge=0, le=1, description="1: fraud, 0: legitimate (an integer: `false` is refused).")
     note: str | None = Field(None, max_length=500)
 
 

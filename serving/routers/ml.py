@@ -18,11 +18,12 @@ While nothing loadable is promoted, answers come from the persistence baseline a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import polars as pl
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
@@ -42,6 +43,7 @@ from serving.gateway import cached_read
 from serving.health_monitor import freshness_check
 from serving.models import Loaded, ServedModel
 from serving.schemas import Interval
+from serving.strict_types import Integer, IsoDateTime, Number
 
 router = APIRouter(prefix="/api/v1/ml", tags=["ml"], responses=ERROR_RESPONSES)
 
@@ -49,6 +51,8 @@ router = APIRouter(prefix="/api/v1/ml", tags=["ml"], responses=ERROR_RESPONSES)
 MAX_BARS = 5000
 #: Window of the baseline when no model says otherwise (the default EnsembleConfig window).
 DEFAULT_WINDOW = 16
+#: Bars the default window needs for one forecast (declared in the schema as the minimum).
+MIN_BARS = required_bars(DEFAULT_WINDOW)
 
 Symbol = Annotated[
     str,
@@ -85,19 +89,23 @@ class Forecast(BaseModel):
 
 
 class BarIn(BaseModel):
-    ts: datetime = Field(description="Bar open time (UTC when no offset is given).")
-    open: float = Field(gt=0)
-    high: float = Field(gt=0)
-    low: float = Field(gt=0)
-    close: float = Field(gt=0)
-    volume: float = Field(ge=0)
+    ts: IsoDateTime = Field(description="Bar open time, ISO 8601 (UTC when no offset is given).")
+    open: Number = Field(gt=0)
+    high: Number = Field(gt=0)
+    low: Number = Field(gt=0)
+    close: Number = Field(gt=0)
+    volume: Number = Field(ge=0)
 
 
 class PredictRequest(BaseModel):
     symbol: str = Field("CUSTOM", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$")
     interval: Interval = Interval.HOUR
-    horizon: int = Field(1, ge=1, le=1000)
-    bars: list[BarIn] = Field(max_length=MAX_BARS, description="Consecutive bars, oldest first.")
+    horizon: Integer = Field(1, ge=1, le=1000, description="Bars ahead; one of the served model's horizons.")
+    bars: list[BarIn] = Field(
+        min_length=MIN_BARS, max_length=MAX_BARS,
+        description=f"Consecutive bars, oldest first: at least {MIN_BARS} (more when the served model's window "
+        "is longer than the default).",
+    )
 
 
 class ModelVersionInfo(BaseModel):
@@ -287,6 +295,26 @@ async def predict_series(request: Request, body: PredictRequest):
     if row is None:
         raise _body_error("bars", "no bar of the series has every feature (constant or degenerate prices?)", None)
     return _answer(row, ref)
+
+
+def declare_horizons(app: FastAPI, horizons: Sequence[int]) -> None:
+    """Name the forecast horizons (PRICE_HORIZONS, what the models are trained for) in the app's schema,
+    as an enum of the GET parameter and the POST body field: the router is built before the settings."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            get = schema["paths"].get("/api/v1/ml/predict/{symbol}", {}).get("get", {})
+            for param in get.get("parameters", []):
+                if param["name"] == "horizon":
+                    param["schema"]["enum"] = list(horizons)
+            body = schema.get("components", {}).get("schemas", {}).get("PredictRequest")
+            if body is not None:
+                body["properties"]["horizon"]["enum"] = list(horizons)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _finite_only(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from serving.auth import require_scopes
 from serving.deps import SettingsDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
 from serving.models import ServedModel
+from serving.strict_types import StrictBool
 
 router = APIRouter(prefix="/api/v1/nlp", tags=["nlp"], responses=ERROR_RESPONSES)
 
@@ -55,7 +56,7 @@ NO_MODEL = "no translation model is available: materialize the translation_model
 class DetectRequest(BaseModel):
     texts: list[str] = Field(min_length=1, description="Texts to detect (at most NLP_MAX_TEXTS, each at most "
                              "NLP_MAX_CHARS characters).", examples=[["Bitcoin stieg heute um 5 Prozent."]])  # fmt: skip
-    segments: bool = Field(True, description="Also split mixed-language text into single-language segments.")
+    segments: StrictBool = Field(True, description="Also split mixed-language text into single-language segments.")
 
 
 class Alternative(BaseModel):
@@ -89,7 +90,7 @@ class TranslateRequest(BaseModel):
     texts: list[str] = Field(min_length=1, examples=[["BTC rose 5 percent today."]])
     target: str = Field(description="ISO 639 code of the target language.", examples=["de"])
     source: str | None = Field(None, description="ISO 639 code of the texts' language; detected per text when omitted.")
-    keep_markup: bool = Field(True, description="Copy tags, URLs, `code` and {placeholders} through untranslated.")
+    keep_markup: StrictBool = Field(True, description="Copy tags, URLs, `code` and {placeholders} through untranslated.")
 
 
 class TranslationItem(BaseModel):

@@ -136,3 +136,45 @@ def test_arbitrary_json_at_every_write_route_is_never_a_server_error(write_clien
         body = json.dumps(value, allow_nan=True).encode()  # NaN, Infinity and \\udxxx escapes included
         answer = write_client.post(route, content=body, headers={"Content-Type": "application/json"})
         assert answer.status_code < 500, f"{route} {body[:300]!r} -> {answer.status_code} {answer.text[:300]}"
+
+
+# -- the schema and the server agree on types and limits -------------------------------------------
+
+#: (route, body) a lax parser took as data: `false` stored as 0, `0` as False, 0.5 as a 1970 time.
+LAX = [
+    ("/api/v1/fraud/feedback", {"address": ADDRESS, "label": False}),
+    ("/api/v1/fraud/feedback", {"address": ADDRESS, "label": "1"}),
+    ("/api/v1/nlp/detect", {"texts": ["Bitcoin stieg heute um 5 Prozent."], "segments": 0}),
+    ("/api/v1/nlp/translate/batch", {"texts": ["a"], "target": "de", "keep_markup": 0}),
+    ("/api/v1/ml/predict", {"bars": [{**BAR, "ts": 0.5}] * 49}),
+    ("/api/v1/ml/predict", {"bars": [{**BAR, "ts": "1700000000"}] * 49}),
+    ("/api/v1/ml/predict", {"bars": [{**BAR, "open": True}] * 49}),
+    ("/api/v1/ml/predict", {"bars": [{**BAR, "close": "1.5"}] * 49}),
+    ("/api/v1/ml/predict", {"bars": [BAR] * 49, "horizon": True}),
+]
+
+
+@pytest.mark.parametrize(("route", "body"), LAX, ids=[f"{r}:{sorted(b)}" for r, b in LAX])
+def test_values_of_the_wrong_json_type_are_422(write_client, route, body):
+    answer = write_client.post(route, json=body)
+    assert answer.status_code == 422, answer.text
+
+
+def test_an_integral_number_is_an_integer_as_json_schema_says(write_client):
+    answer = write_client.post("/api/v1/fraud/feedback", json={"address": ADDRESS, "label": 1.0})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["label"] == 1
+
+
+def test_the_schema_declares_what_the_server_enforces(write_client):
+    schemas = write_client.app.openapi()["components"]["schemas"]
+    predict = write_client.app.openapi()["paths"]["/api/v1/ml/predict/{symbol}"]["get"]["parameters"]
+    assert next(p for p in predict if p["name"] == "horizon")["schema"]["enum"] == [1, 3]  # PRICE_HORIZONS
+    assert schemas["PredictRequest"]["properties"]["horizon"]["enum"] == [1, 3]
+    assert schemas["PredictRequest"]["properties"]["bars"]["minItems"] == 49
+    assert {"required": ["records"], "properties": {"records": {"minItems": 1}}} in schemas["ScoreRequest"]["anyOf"]
+    assert schemas["Feedback"]["properties"]["label"]["type"] == "integer"
+    too_short = write_client.post("/api/v1/ml/predict", json={"bars": [BAR] * 48})
+    assert too_short.status_code == 422 and too_short.json()["detail"][0]["type"] == "too_short"
+    neither = write_client.post("/api/v1/fraud/score", json={})
+    assert neither.status_code == 422 and "addresses or records" in neither.text
