@@ -185,5 +185,6 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             log.info("serving domain %r has no router yet; not mounted", domain)
             continue
         app.include_router(router, dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
-    ml.declare_horizons(app, settings.price_horizons)
+    ml.declare_horizons(app, settings.price_horizons)  # what the settings allow, in the schema too
+    nlp.declare_limits(app, settings)
     return app

@@ -102,6 +102,18 @@ MARIAN_TOKEN = re.compile(r"^>>([a-z]{2,3}(?:_[A-Za-z]{4})?)<<$")
 _CODE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?$")
 
 
+def _any_case(text: str) -> str:
+    """`de` -> `[dD][eE]`: JSON Schema patterns have no case-insensitive flag."""
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+#: Exactly the codes `normalize` takes (without surrounding blanks), as a JSON Schema pattern: a
+#: known ISO 639-1 code or any three letters, then optionally a script.
+CODE_PATTERN = (
+    "^(?:" + "|".join(_any_case(code) for code in sorted(ISO_639_1)) + "|[a-zA-Z]{3})(?:[-_][a-zA-Z]{4})?$"
+)
+
+
 class UnknownLanguage(ValueError):
     """A code that is not an ISO 639 language, or one the model does not serve."""
 

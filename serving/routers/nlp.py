@@ -28,14 +28,14 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import polars as pl
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from ops.nlp import schema
-from ops.nlp.callbacks import callback_problem
+from ops.nlp.callbacks import callback_pattern, callback_problem
 from ops.nlp.detect import UNDETERMINED, detect_many, resolve_languages
-from ops.nlp.langcodes import UnknownLanguage, name, normalize
+from ops.nlp.langcodes import CODE_PATTERN, UnknownLanguage, name, normalize
 from resources.model_store import ModelStoreError
 from resources.settings import Settings
 from resources.tables import NLP_BATCH_INPUTS, NLP_BATCHES, TRANSLATION_INPUTS, TRANSLATIONS
@@ -88,8 +88,12 @@ class DetectResponse(BaseModel):
 
 class TranslateRequest(BaseModel):
     texts: list[str] = Field(min_length=1, examples=[["BTC rose 5 percent today."]])
-    target: str = Field(description="ISO 639 code of the target language.", examples=["de"])
-    source: str | None = Field(None, description="ISO 639 code of the texts' language; detected per text when omitted.")
+    # The pattern is declared, not enforced by pydantic (whose 422 would quote it whole): `_language`
+    # refuses the same codes with a message that names the code.
+    target: str = Field(description="ISO 639 code of the target language.", examples=["de"],
+                        json_schema_extra={"pattern": CODE_PATTERN})
+    source: str | None = Field(None, description="ISO 639 code of the texts' language; detected per text when omitted.",
+                               json_schema_extra={"pattern": CODE_PATTERN})
     keep_markup: StrictBool = Field(True, description="Copy tags, URLs, `code` and {placeholders} through untranslated.")
 
 
@@ -169,6 +173,31 @@ def _body_error(loc: tuple, message: str, value: Any) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body", *loc), "msg": message, "input": value}])
 
 
+def declare_limits(app: FastAPI, settings: Settings) -> None:
+    """Put the limits the settings set (text count and length, callback hosts) into the app's schema,
+    so it admits nothing `_check_texts` or `callback_problem` refuses: the router is built before them."""
+    build = app.openapi
+    limits = {"DetectRequest": settings.nlp_max_texts, "TranslateRequest": settings.nlp_max_texts,
+              "BatchRequest": settings.nlp_max_batch_texts}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = build().get("components", {}).get("schemas", {})
+            for model, most in limits.items():
+                if model in schemas:
+                    texts = schemas[model]["properties"]["texts"]
+                    texts["maxItems"] = most
+                    texts["items"]["maxLength"] = settings.nlp_max_chars
+            if "BatchRequest" in schemas:
+                url = schemas["BatchRequest"]["properties"]["callback_url"]
+                for option in url.get("anyOf", [url]):
+                    if option.get("type") == "string":
+                        option["pattern"] = callback_pattern(settings.nlp_callback_hosts)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _check_texts(texts: list[str], settings: Settings, limit: int) -> None:
     """422 naming the field when there are too many texts or one is too long."""
     if len(texts) > limit:
@@ -187,6 +216,8 @@ def _language(code: str | None, field: str) -> str | None:
     if code is None:
         return None
     try:
+        if code != code.strip():  # the declared pattern has no blanks; normalize would strip them
+            raise UnknownLanguage(f"{code!r} is not an ISO 639 language code (blanks around it)")
         return normalize(code)
     except UnknownLanguage as exc:
         raise _body_error((field,), str(exc), code) from None
