@@ -20,8 +20,9 @@ from ops.chain.schema import BLOCKS_SCHEMA, LOGS_SCHEMA, TOKEN_TRANSFERS_SCHEMA,
 from resources.tables import CHAIN_BLOCKS, CHAIN_LOGS, CHAIN_TRANSACTIONS, TOKEN_TRANSFERS
 from resources.warehouse import Warehouse
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
-from serving.errors import ERROR_RESPONSES, query_error
+from serving.errors import ERROR_RESPONSES
 from serving.gateway import cached_read
+from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING, PAGE_SIZE_NOTE, page_size
 
 router = APIRouter(prefix="/api/v1/chain", tags=["chain"], responses=ERROR_RESPONSES)
 
@@ -131,7 +132,7 @@ def _transfers(
 @router.get("/blocks/{number}", response_model=Block, summary="One indexed block header")
 async def get_block(
     request: Request,
-    number: Annotated[int, Path(ge=0, description="Block number.")],
+    number: Annotated[int, Path(ge=0, le=MAX_QUERY_INT, description="Block number.")],
     warehouse: WarehouseDep,
     tables: TablesDep,
 ):
@@ -159,13 +160,13 @@ async def get_address_transfers(
     tables: TablesDep,
     settings: SettingsDep,
     direction: Annotated[Direction, Query(description="in, out or both.")] = Direction.BOTH,
-    limit: Annotated[int | None, Query(ge=1, description=f"Page size; {DEFAULT_PAGE_SIZE} by default.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=PAGE_SIZE_CEILING, description=f"Page size; {DEFAULT_PAGE_SIZE} by default, {PAGE_SIZE_NOTE}."),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_QUERY_INT, description="Rows to skip.")] = 0,
 ):
-    if limit is None:
-        limit = min(DEFAULT_PAGE_SIZE, settings.max_page_size)
-    elif limit > settings.max_page_size:
-        raise query_error("limit", f"Input should be less than or equal to {settings.max_page_size}", limit)
+    limit = page_size(limit, DEFAULT_PAGE_SIZE, settings.max_page_size)
     address = address.lower()
     params = {"address": address, "direction": direction.value, "limit": limit, "offset": offset}
     load = partial(_transfers, warehouse, tables, address, direction, limit, offset)

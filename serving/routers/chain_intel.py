@@ -14,8 +14,10 @@ from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field, create_model
 
 from ops.intel.clusters import cluster_summaries
+from ops.intel.mev import ARBITRAGE_SCHEMA, SANDWICH_SCHEMA
 from resources.tables import (
     CHAIN_TRANSACTIONS,
     CONTRACT_ANALYSIS,
@@ -26,15 +28,16 @@ from resources.tables import (
 )
 from resources.warehouse import Warehouse
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
-from serving.errors import ERROR_RESPONSES, query_error
+from serving.errors import ERROR_RESPONSES
 from serving.gateway import cached_read
+from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING, PAGE_SIZE_NOTE, page_size
 
 # Mounted inside the chain router (serving/routers/chain.py), which carries the /api/v1/chain prefix.
 router = APIRouter(tags=["chain intelligence"], responses=ERROR_RESPONSES)
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 Address = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="Address, 0x + 40 hex digits (any case).")]
-#: Widest block span one /mev request may cover.
+#: Widest block span one /mev answer covers; a longer span is answered from its start, in parts.
 MAX_MEV_SPAN = 100_000
 MAX_CLUSTER_MEMBERS = 100
 #: Clusters per /clusters page when the client names none.
@@ -45,6 +48,47 @@ class MevKind(StrEnum):
     SANDWICH = "sandwich"
     ARBITRAGE = "arbitrage"
     ALL = "all"
+
+
+def _row_model(name: str, schema: dict[str, pl.DataType], lists: dict[str, type]) -> type[BaseModel]:
+    """A row of an MEV table as answered: its columns, the comma-joined ones as lists."""
+    python = {pl.Int64: int, pl.Float64: float, pl.Boolean: bool}
+    fields: dict[str, Any] = {
+        col: ((list[lists[col]] if col in lists else python.get(dtype, str)) | None, None)  # type: ignore[valid-type]
+        for col, dtype in schema.items()
+    }
+    return create_model(name, **fields)
+
+
+Sandwich = _row_model("Sandwich", SANDWICH_SCHEMA, {"victim_transaction_hashes": str})
+Arbitrage = _row_model("Arbitrage", ARBITRAGE_SCHEMA, {"pools": str, "tokens": str, "log_indexes": int})
+
+
+class MevSpan(BaseModel):
+    """MEV found in [from_block, to_block], oldest block first.
+
+    A span longer than MAX_MEV_SPAN blocks is answered in parts: this answer covers its first
+    MAX_MEV_SPAN blocks (`to_block` is the last block covered) and `next_from_block` is where the
+    rest begins; ask again from there with the same to_block. A reversed span (to_block below
+    from_block) holds no block: empty lists, `to_block` as asked.
+    """
+
+    from_block: int = Field(description="First block covered (as asked).")
+    to_block: int = Field(
+        description=f"Last block covered: as asked, or from_block + {MAX_MEV_SPAN - 1} when the span asked "
+        "was longer; below from_block when the span asked was reversed (empty)."
+    )
+    next_from_block: int | None = Field(
+        description="Where the rest of a longer span begins (ask again from there with the same to_block); "
+        "null when the span asked was answered whole."
+    )
+    kind: MevKind
+    sandwiches: list[Sandwich] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Sandwiches in the span (kind sandwich or all; absent otherwise)."
+    )
+    arbitrages: list[Arbitrage] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Arbitrages in the span (kind arbitrage or all; absent otherwise)."
+    )
 
 
 def _contract(warehouse: Warehouse, tables: TableGuard, address: str) -> dict[str, Any]:
@@ -66,15 +110,28 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _mev(warehouse: Warehouse, tables: TableGuard, start: int, end: int, kind: MevKind) -> dict[str, Any]:
-    out: dict[str, Any] = {"from_block": start, "to_block": end, "kind": kind.value}
+def mev_span(from_block: int, to_block: int) -> tuple[int, int | None]:
+    """(last block one answer covers, where the rest begins or None) for the span asked."""
+    if to_block - from_block + 1 > MAX_MEV_SPAN:
+        last = from_block + MAX_MEV_SPAN - 1
+        return last, last + 1
+    return to_block, None
+
+
+def _mev(
+    warehouse: Warehouse, tables: TableGuard, start: int, end: int, next_from: int | None, kind: MevKind
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"from_block": start, "to_block": end, "next_from_block": next_from, "kind": kind.value}
     wanted = {MevKind.SANDWICH: [MEV_SANDWICHES], MevKind.ARBITRAGE: [MEV_ARBITRAGES]}.get(
         kind, [MEV_SANDWICHES, MEV_ARBITRAGES]
     )
     for spec in wanted:
         tables.require(spec.name)
-        frame = warehouse.read(spec.name, ranges={"block_number": (start, end + 1)}, order_by=["block_number"])
         key = "sandwiches" if spec is MEV_SANDWICHES else "arbitrages"
+        if end < start:  # a reversed span holds no block
+            out[key] = []
+            continue
+        frame = warehouse.read(spec.name, ranges={"block_number": (start, end + 1)}, order_by=["block_number"])
         rows = frame.to_dicts()
         if spec is MEV_SANDWICHES:
             for row in rows:
@@ -156,21 +213,35 @@ async def get_contract(request: Request, address: Address, warehouse: WarehouseD
     return await cached_read(request, "chain", [CONTRACT_ANALYSIS.name], {"address": address}, load)
 
 
-@router.get("/mev", summary="Sandwiches and arbitrages found in a block span")
+@router.get(
+    "/mev",
+    response_model=MevSpan,
+    summary="Sandwiches and arbitrages found in a block span",
+    description=f"MEV found in blocks from_block..to_block (both inclusive), oldest block first. One answer "
+    f"covers at most {MAX_MEV_SPAN:,} blocks: for a longer span it covers the first {MAX_MEV_SPAN:,} "
+    "(`to_block` in the answer is the last block covered) and `next_from_block` says where to continue "
+    "(null when the span was answered whole). A reversed span (to_block below from_block) is empty: "
+    "200 with empty lists.",
+)
 async def get_mev(
     request: Request,
     warehouse: WarehouseDep,
     tables: TablesDep,
-    from_block: Annotated[int, Query(ge=0, description="First block (inclusive).")],
-    to_block: Annotated[int, Query(ge=0, description="Last block (inclusive).")],
+    from_block: Annotated[int, Query(ge=0, le=MAX_QUERY_INT, description="First block (inclusive).")],
+    to_block: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_QUERY_INT,
+            description=f"Last block (inclusive); the answer covers at most {MAX_MEV_SPAN:,} blocks from "
+            "from_block, and none when to_block is below from_block.",
+        ),
+    ],
     kind: Annotated[MevKind, Query(description="sandwich, arbitrage or all.")] = MevKind.ALL,
 ):
-    if to_block < from_block:
-        raise query_error("to_block", "to_block must not be below from_block", to_block)
-    if to_block - from_block + 1 > MAX_MEV_SPAN:
-        raise query_error("to_block", f"at most {MAX_MEV_SPAN} blocks per request", to_block)
-    params = {"from_block": from_block, "to_block": to_block, "kind": kind.value}
-    load = partial(_mev, warehouse, tables, from_block, to_block, kind)
+    last, next_from = mev_span(from_block, to_block)
+    params = {"from_block": from_block, "to_block": last, "next_from_block": next_from, "kind": kind.value}
+    load = partial(_mev, warehouse, tables, from_block, last, next_from, kind)
     return await cached_read(request, "chain", [MEV_SANDWICHES.name, MEV_ARBITRAGES.name], params, load)
 
 
@@ -204,14 +275,18 @@ async def get_clusters(
     warehouse: WarehouseDep,
     tables: TablesDep,
     settings: SettingsDep,
-    min_size: Annotated[int, Query(ge=1, description="Smallest cluster listed.")] = 2,
-    limit: Annotated[int, Query(ge=1, description=f"Clusters per page; {DEFAULT_CLUSTER_PAGE} by default.")] = (
-        DEFAULT_CLUSTER_PAGE
-    ),
-    offset: Annotated[int, Query(ge=0, description="Clusters to skip.")] = 0,
+    min_size: Annotated[int, Query(ge=1, le=MAX_QUERY_INT, description="Smallest cluster listed.")] = 2,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=PAGE_SIZE_CEILING,
+            description=f"Clusters per page; {DEFAULT_CLUSTER_PAGE} by default, {PAGE_SIZE_NOTE}.",
+        ),
+    ] = DEFAULT_CLUSTER_PAGE,
+    offset: Annotated[int, Query(ge=0, le=MAX_QUERY_INT, description="Clusters to skip.")] = 0,
 ):
-    if limit > settings.max_page_size:
-        raise query_error("limit", f"Input should be less than or equal to {settings.max_page_size}", limit)
+    limit = page_size(limit, DEFAULT_CLUSTER_PAGE, settings.max_page_size)
     params = {"min_size": min_size, "limit": limit, "offset": offset}
     load = partial(_clusters, warehouse, tables, min_size, limit, offset)
     return await cached_read(request, "chain", [WALLET_CLUSTERS.name], params, load)

@@ -8,7 +8,7 @@ circuit breaker, and answers are cached under the table's version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
@@ -19,8 +19,9 @@ from pydantic import BaseModel
 from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES
 from resources.warehouse import TableSpec, Warehouse
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
-from serving.errors import ERROR_RESPONSES, query_error
+from serving.errors import ERROR_RESPONSES
 from serving.gateway import cached_read
+from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING, PAGE_SIZE_NOTE, IsoDate, IsoDateTime, page_size
 from serving.schemas import (
     Bar,
     FeaturesPage,
@@ -65,17 +66,14 @@ async def page_params(
     limit: Annotated[
         int | None,
         Query(
-            ge=1, description=f"Page size; {DEFAULT_PAGE_SIZE} by default, at most MAX_PAGE_SIZE (setting)."
+            ge=1,
+            le=PAGE_SIZE_CEILING,
+            description=f"Page size; {DEFAULT_PAGE_SIZE} by default, {PAGE_SIZE_NOTE}.",
         ),
     ] = None,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_QUERY_INT, description="Rows to skip.")] = 0,
 ) -> PageParams:
-    maximum = settings.max_page_size
-    if limit is None:
-        limit = min(DEFAULT_PAGE_SIZE, maximum)
-    elif limit > maximum:
-        raise query_error("limit", f"Input should be less than or equal to {maximum}", limit)
-    return PageParams(limit=limit, offset=offset)
+    return PageParams(limit=page_size(limit, DEFAULT_PAGE_SIZE, settings.max_page_size), offset=offset)
 
 
 Page = Annotated[PageParams, Depends(page_params)]
@@ -83,55 +81,73 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open range [start, end); None is open on that side."""
+    """A half-open range [start, end) as asked (echoed in the answer), and as read.
+
+    `lower`/`upper` bound the read (None is open on that side); `empty` when no row can be in it:
+    start at or after end, which is an empty page, not an error (the schema cannot state a rule
+    between two parameters, so every pair it allows is answered).
+    """
 
     start: Any
     end: Any
+    lower: Any
+    upper: Any
+    empty: bool
 
 
-def _utc(value: datetime | None, field: str) -> datetime | None:
-    if value is None:
-        return None
+def _utc(value: datetime) -> tuple[datetime, int]:
+    """`value` in UTC (naive is UTC), and where the instant lies when UTC cannot hold it.
+
+    0 when converted; -1 before 0001-01-01T00:00Z (year 1 with a positive offset), +1 after the end
+    of 9999 (with a negative offset): then `value` is returned as given (it is still the instant asked).
+    """
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=UTC), 0
     try:
-        return value.astimezone(UTC)
-    except OverflowError:  # year 1 or 9999 with an offset: no such UTC instant
-        raise query_error(field, "datetime out of range once converted to UTC", value.isoformat()) from None
-
-
-def _check_order(start: Any, end: Any) -> None:
-    if start is not None and end is not None and not start < end:
-        raise query_error(
-            "start",
-            f"start must be earlier than end (start={start.isoformat()}, end={end.isoformat()})",
-            str(start),
-        )
+        return value.astimezone(UTC), 0
+    except OverflowError:
+        offset = value.utcoffset() or timedelta(0)
+        return value, (-1 if offset > timedelta(0) else 1)
 
 
 async def time_window(
     start: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
-            description="First bar open time, inclusive. ISO datetime or date; UTC when no offset is given."
+            description="First bar open time, inclusive. ISO datetime or date; UTC when no offset is given. "
+            "A start at or after end is an empty window (an empty page)."
         ),
     ] = None,
     end: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="Bar open time to stop before (exclusive). ISO datetime or date; UTC when naive."),
     ] = None,
 ) -> Window:
-    window = Window(_utc(start, "start"), _utc(end, "end"))
-    _check_order(window.start, window.end)
-    return window
+    lower = upper = None
+    empty = False
+    shown_start = shown_end = None
+    if start is not None:
+        shown_start, side = _utc(start)
+        lower = shown_start if side == 0 else None  # before any representable instant: open
+        empty |= side > 0  # after every representable instant: nothing is at or after it
+    if end is not None:
+        shown_end, side = _utc(end)
+        upper = shown_end if side == 0 else None
+        empty |= side < 0
+    if lower is not None and upper is not None and not lower < upper:
+        empty = True
+    return Window(shown_start, shown_end, lower, upper, empty)
 
 
 async def date_window(
-    start: Annotated[date | None, Query(description="First day, inclusive (YYYY-MM-DD).")] = None,
-    end: Annotated[date | None, Query(description="Day to stop before, exclusive (YYYY-MM-DD).")] = None,
+    start: Annotated[
+        IsoDate | None,
+        Query(description="First day, inclusive (YYYY-MM-DD). A start at or after end is an empty window."),
+    ] = None,
+    end: Annotated[IsoDate | None, Query(description="Day to stop before, exclusive (YYYY-MM-DD).")] = None,
 ) -> Window:
-    _check_order(start, end)
-    return Window(start, end)
+    empty = start is not None and end is not None and not start < end
+    return Window(start, end, start, end, empty)
 
 
 TimeWindow = Annotated[Window, Depends(time_window)]
@@ -184,8 +200,10 @@ def read_series(
     if as_of is None:
         _require_known_symbol(warehouse, spec.name, symbol)
         return SeriesPage(total=0, as_of=None, rows=[])
+    if window.empty:
+        return SeriesPage(total=0, as_of=as_of, rows=[])
     dtype = spec.schema[column]
-    ranges = {column: (_as_column_value(window.start, dtype), _as_column_value(window.end, dtype))}
+    ranges = {column: (_as_column_value(window.lower, dtype), _as_column_value(window.upper, dtype))}
     total = warehouse.count(spec.name, series, ranges=ranges)
     rows: list[dict[str, Any]] = []
     if page.offset < total:

@@ -71,10 +71,61 @@ def test_mev_endpoint_filters_by_block_and_kind(client, seeded):
     only = client.get(f"{API}/mev", params={"from_block": 101, "to_block": 110, "kind": "arbitrage"}).json()
     assert "sandwiches" not in only and len(only["arbitrages"]) == 1
     assert client.get(f"{API}/mev", params={"from_block": 0, "to_block": 99}).json()["sandwiches"] == []
-    backwards = client.get(f"{API}/mev", params={"from_block": 10, "to_block": 5})
-    assert backwards.status_code == 422 and backwards.json()["detail"][0]["loc"] == ["query", "to_block"]
+    assert body["to_block"] == 110 and body["next_from_block"] is None
     assert client.get(f"{API}/mev", params={"from_block": 1}).status_code == 422
     assert client.get(f"{API}/mev", params={"from_block": 1, "to_block": 2, "kind": "x"}).status_code == 422
+
+
+def test_mev_reversed_span_is_empty(client, seeded):
+    for kind, keys in (("all", {"sandwiches", "arbitrages"}), ("sandwich", {"sandwiches"})):
+        response = client.get(f"{API}/mev", params={"from_block": 110, "to_block": 100, "kind": kind})
+        assert response.status_code == 200, kind
+        body = response.json()
+        assert (body["from_block"], body["to_block"], body["next_from_block"]) == (110, 100, None)
+        assert {key: body[key] for key in keys} == {key: [] for key in keys}, kind
+        assert keys | {"from_block", "to_block", "next_from_block", "kind"} == set(body), kind
+
+
+def test_mev_long_span_answers_its_first_blocks_and_where_to_continue(client, seeded):
+    from serving.routers.chain_intel import MAX_MEV_SPAN
+
+    body = client.get(f"{API}/mev", params={"from_block": 100, "to_block": 100 + 3 * MAX_MEV_SPAN}).json()
+    assert (body["from_block"], body["to_block"]) == (100, 100 + MAX_MEV_SPAN - 1)
+    assert body["next_from_block"] == 100 + MAX_MEV_SPAN
+    assert len(body["sandwiches"]) == 1 and len(body["arbitrages"]) == 1
+    rest = client.get(f"{API}/mev", params={"from_block": body["next_from_block"], "to_block": 100 + 3 * MAX_MEV_SPAN})
+    assert rest.json()["sandwiches"] == [] and rest.json()["next_from_block"] == 100 + 2 * MAX_MEV_SPAN
+    # Exactly MAX_MEV_SPAN blocks is answered whole, and so is the last part of a span.
+    whole = client.get(f"{API}/mev", params={"from_block": 100, "to_block": 100 + MAX_MEV_SPAN - 1}).json()
+    assert (whole["to_block"], whole["next_from_block"]) == (100 + MAX_MEV_SPAN - 1, None)
+    # A different to_block beyond the span is a different question, even for the same blocks covered.
+    assert body["next_from_block"] != whole["next_from_block"]
+
+
+def test_mev_and_cluster_limits_are_in_the_schema(client, seeded):
+    from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING
+    from serving.routers.chain_intel import MAX_MEV_SPAN
+
+    operations = client.app.openapi()["paths"]
+    mev = operations[f"{API}/mev"]["get"]
+    bounds = {p["name"]: (p["schema"].get("minimum"), p["schema"].get("maximum")) for p in mev["parameters"]}
+    assert bounds["from_block"] == bounds["to_block"] == (0, MAX_QUERY_INT)
+    assert f"{MAX_MEV_SPAN:,}" in mev["description"] and "next_from_block" in mev["description"]
+    answer = mev["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/MevSpan"}
+    assert "next_from_block" in client.app.openapi()["components"]["schemas"]["MevSpan"]["properties"]
+    clusters = {p["name"]: p["schema"] for p in operations[f"{API}/clusters"]["get"]["parameters"]}
+    assert clusters["limit"]["maximum"] == PAGE_SIZE_CEILING
+    assert clusters["offset"]["maximum"] == clusters["min_size"]["maximum"] == MAX_QUERY_INT
+    # Every value the schema allows is answered; one past it is refused.
+    deepest = client.get(f"{API}/clusters", params={"limit": PAGE_SIZE_CEILING, "offset": MAX_QUERY_INT,
+                                                    "min_size": MAX_QUERY_INT})
+    assert deepest.status_code == 200 and deepest.json()["clusters"] == []
+    huge = client.get(f"{API}/clusters", params={"min_size": 2786593687768831817666265088})
+    assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["query", "min_size"]
+    last = client.get(f"{API}/mev", params={"from_block": MAX_QUERY_INT, "to_block": MAX_QUERY_INT})
+    assert last.status_code == 200 and last.json()["sandwiches"] == []
+    assert client.get(f"{API}/mev", params={"from_block": 0, "to_block": MAX_QUERY_INT + 1}).status_code == 422
 
 
 def test_address_endpoint_cluster_labels_roles_and_links(client, seeded):
@@ -153,7 +204,7 @@ def test_clusters_listing_largest_first_with_heuristics_and_pages(client, wareho
     assert page["next_offset"] == 1
     last = client.get(f"{API}/clusters", params={"limit": 1, "min_size": 1, "offset": 2}).json()
     assert [c["cluster_id"] for c in last["clusters"]] == ["cl_one"] and last["next_offset"] is None
-    for bad in ({"limit": 0}, {"limit": 10**6}, {"offset": -1}, {"min_size": "x"}):
+    for bad in ({"limit": 0}, {"limit": 10**6}, {"limit": 5001}, {"offset": -1}, {"offset": 10**19}, {"min_size": "x"}):
         response = client.get(f"{API}/clusters", params=bad)
         assert response.status_code == 422, bad
 

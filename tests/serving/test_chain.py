@@ -136,6 +136,34 @@ def test_address_transfers_validation(client, indexed):
     assert empty["total"] == 0 and empty["items"] == [] and empty["next_offset"] is None
 
 
+def test_chain_limits_are_in_the_schema_and_the_database_takes_every_allowed_value(client, indexed):
+    from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING
+
+    operations = client.app.openapi()["paths"]
+    transfers = {p["name"]: p["schema"] for p in operations[f"{API}/address/{{address}}/transfers"]["get"]["parameters"]}
+    (limit,) = [branch for branch in transfers["limit"]["anyOf"] if branch.get("type") == "integer"]
+    assert limit["maximum"] == PAGE_SIZE_CEILING and transfers["offset"]["maximum"] == MAX_QUERY_INT
+    (number,) = operations[f"{API}/blocks/{{number}}"]["get"]["parameters"]
+    assert number["schema"]["maximum"] == MAX_QUERY_INT
+
+    address = indexed["token_transfers"][0]["from_address"]
+    over = client.get(f"{API}/address/{address}/transfers", params={"limit": PAGE_SIZE_CEILING + 1})
+    assert over.status_code == 422 and over.json()["detail"][0]["loc"] == ["query", "limit"]
+    # The largest offset and page the schema allows reach the database (offset + limit) and answer.
+    deepest = client.get(f"{API}/address/{address}/transfers", params={"limit": PAGE_SIZE_CEILING, "offset": MAX_QUERY_INT})
+    assert deepest.status_code == 200 and deepest.json()["items"] == [] and deepest.json()["next_offset"] is None
+    assert client.get(f"{API}/address/{address}/transfers", params={"offset": MAX_QUERY_INT + 1}).status_code == 422
+    assert client.get(f"{API}/blocks/{MAX_QUERY_INT}").status_code == 404
+    assert client.get(f"{API}/blocks/{10**19}").status_code == 422
+
+
+def test_address_transfers_page_size_follows_the_setting(make_client, settings, indexed):
+    client = make_client(settings=settings.model_copy(update={"max_page_size": 2}))
+    address = indexed["token_transfers"][0]["from_address"]
+    body = client.get(f"{API}/address/{address}/transfers", params={"limit": 50}).json()
+    assert body["limit"] == 2 and body["count"] <= 2
+
+
 def test_chain_routes_need_a_token_and_say_when_nothing_is_indexed(make_client, warehouse):
     assert make_client(anonymous=True).get(f"{API}/blocks/1").status_code == 401
     response = make_client().get(f"{API}/blocks/1")

@@ -149,13 +149,21 @@ def test_ohlcv_known_symbol_without_that_interval_is_an_empty_page(client, seede
 
 
 BAD_QUERIES = [  # (query, the field the 422 must name)
-    ({"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"}, "start"),
-    ({"start": "2024-01-01T00:00:00Z", "end": "2024-01-01T00:00:00Z"}, "start"),
     ({"interval": "5m"}, "interval"),
     ({"limit": 0}, "limit"),
     ({"limit": 5001}, "limit"),
     ({"offset": -1}, "offset"),
+    ({"offset": 2**53}, "offset"),
     ({"start": "yesterday"}, "start"),
+    # ISO 8601 text only: pydantic's lax datetime would take numbers as unix times (1970).
+    ({"start": "0.5"}, "start"),
+    ({"start": "0"}, "start"),
+    ({"end": "1704067200"}, "end"),
+    ({"start": "20240101"}, "start"),
+    ({"start": "2024-02-30"}, "start"),
+    ({"start": "2024-01-01T05:00"}, "start"),
+    ({"start": "2024-01-01 05:00:00"}, "start"),
+    ({"end": "2024-01-01T24:00:00Z"}, "end"),
 ]
 
 
@@ -167,17 +175,67 @@ def test_ohlcv_bad_queries_are_422_naming_the_field(client, seeded):
         assert [e["loc"] for e in response.json()["detail"]] == [["query", field]], params
 
 
-def test_ohlcv_start_after_end_message_names_both(client, seeded):
-    response = client.get(f"{API}/ohlcv/BTC-USD", params={"start": "2024-01-02", "end": "2024-01-01"})
+def test_ohlcv_numbers_are_not_times_the_422_names_the_parameter(client, seeded):
+    response = client.get(f"{API}/ohlcv/BTC-USD", params={"start": "0.5"})
+    assert response.status_code == 422
     (error,) = response.json()["detail"]
-    assert "start" in error["msg"] and "end" in error["msg"]
+    assert error["loc"] == ["query", "start"] and "ISO 8601" in error["msg"]
+    features = client.get(f"{API}/features/BTC-USD", params={"start": "0.5"})
+    assert features.status_code == 422 and features.json()["detail"][0]["loc"] == ["query", "start"]
+
+
+def test_ohlcv_start_at_or_after_end_is_an_empty_page(client, seeded):
+    for start, end in [("2024-01-02", "2024-01-01"), ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z")]:
+        response = client.get(f"{API}/ohlcv/BTC-USD", params={"start": start, "end": end})
+        assert response.status_code == 200, (start, end)
+        body = response.json()
+        assert (body["count"], body["total"], body["next_offset"], body["items"]) == (0, 0, None, [])
+        assert body["as_of"] == iso(T0 + 24 * HOUR)  # freshness is the series', whatever the window
+
+
+def test_ohlcv_window_beyond_the_representable_utc_range(client, seeded):
+    # Year 1 with a positive offset is before 0001-01-01T00:00Z: open on that side, echoed as asked.
+    early = client.get(f"{API}/ohlcv/BTC-USD", params={"start": "0001-01-01T00:00:00+05:00"})
+    assert early.status_code == 200 and early.json()["total"] == 25
+    assert early.json()["start"] == "0001-01-01T00:00:00+05:00"
+    assert client.get(f"{API}/ohlcv/BTC-USD", params={"end": "0001-01-01T00:00:00+05:00"}).json()["total"] == 0
+    # The end of 9999 with a negative offset is after every representable instant.
+    late = "9999-12-31T23:00:00-05:00"
+    assert client.get(f"{API}/ohlcv/BTC-USD", params={"start": late}).json()["total"] == 0
+    assert client.get(f"{API}/ohlcv/BTC-USD", params={"end": late}).json()["total"] == 25
 
 
 def test_ohlcv_page_size_follows_the_setting(make_client, settings, seeded):
     client = make_client(settings=settings.model_copy(update={"max_page_size": 7}))
     body = client.get(f"{API}/ohlcv/BTC-USD").json()
     assert (body["limit"], body["count"], body["next_offset"]) == (7, 7, 7)
-    assert client.get(f"{API}/ohlcv/BTC-USD", params={"limit": 8}).status_code == 422
+    # Within the schema's ceiling a larger limit is cut to the deployment's page size, not refused.
+    larger = client.get(f"{API}/ohlcv/BTC-USD", params={"limit": 8})
+    assert larger.status_code == 200
+    assert (larger.json()["limit"], larger.json()["count"], larger.json()["next_offset"]) == (7, 7, 7)
+
+
+def test_page_limits_are_in_the_schema_and_enforced(client, seeded):
+    from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING
+
+    schema = client.app.openapi()
+    for path in ("/ohlcv/{symbol}", "/summary/{symbol}", "/features/{symbol}"):
+        params = {p["name"]: p["schema"] for p in schema["paths"][f"{API}{path}"]["get"]["parameters"]}
+        (limit,) = [branch for branch in params["limit"]["anyOf"] if branch.get("type") == "integer"]
+        assert (limit["minimum"], limit["maximum"]) == (1, PAGE_SIZE_CEILING), path
+        assert (params["offset"]["minimum"], params["offset"]["maximum"]) == (0, MAX_QUERY_INT), path
+        over = client.get(f"{API}{path.format(symbol='BTC-USD')}", params={"limit": PAGE_SIZE_CEILING + 1})
+        assert over.status_code == 422 and over.json()["detail"][0]["loc"] == ["query", "limit"], path
+    assert client.get(f"{API}/summary/BTC-USD", params={"limit": 5727}).status_code == 422
+
+
+def test_window_parameters_say_which_text_they_take(client):
+    schema = client.app.openapi()
+    params = {p["name"]: p["schema"] for p in schema["paths"][f"{API}/ohlcv/{{symbol}}"]["get"]["parameters"]}
+    forms = [branch.get("format", "pattern") for branch in params["start"]["anyOf"] if branch.get("type") == "string"]
+    assert forms == ["date-time", "date", "pattern"]
+    daily = {p["name"]: p["schema"] for p in schema["paths"][f"{API}/summary/{{symbol}}"]["get"]["parameters"]}
+    assert [b.get("format") for b in daily["start"]["anyOf"] if b.get("type") == "string"] == ["date"]
 
 
 def test_invalid_symbol_text_is_422(client, seeded):
@@ -192,9 +250,10 @@ def test_missing_tables_are_404_not_500(client):
         assert "not been materialized yet" in response.json()["detail"], path
     # A bad request is a bad request whether or not the data exists yet.
     assert client.get(f"{API}/ohlcv/BTC-USD", params={"interval": "5m"}).status_code == 422
+    # An empty window is a valid request: the missing data set is what the answer says.
     assert (
         client.get(f"{API}/ohlcv/BTC-USD", params={"start": "2024-01-02", "end": "2024-01-01"}).status_code
-        == 422
+        == 404
     )
 
 
@@ -244,8 +303,14 @@ def test_summary(client, warehouse):
     assert client.get(f"{API}/summary/BTC-USD", params={"interval": "1d"}).json()["total"] == 2
     missing = client.get(f"{API}/summary/DOGE-USD")
     assert missing.status_code == 404 and missing.json()["detail"].startswith("unknown symbol 'DOGE-USD'")
-    bad = client.get(f"{API}/summary/BTC-USD", params={"start": "2024-01-04", "end": "2024-01-02"})
-    assert bad.status_code == 422
+    reversed_window = client.get(f"{API}/summary/BTC-USD", params={"start": "2024-01-04", "end": "2024-01-02"})
+    assert reversed_window.status_code == 200
+    assert (reversed_window.json()["count"], reversed_window.json()["total"]) == (0, 0)
+    assert reversed_window.json()["as_of"] == "2024-01-06"
+    for bad in ("0", "2024-01-02T00:00:00Z", "2024-1-2", "1704067200"):
+        response = client.get(f"{API}/summary/BTC-USD", params={"start": bad})
+        assert response.status_code == 422, bad
+        assert response.json()["detail"][0]["loc"] == ["query", "start"], bad
 
 
 # -- /features ------------------------------------------------------------------------------------
@@ -288,5 +353,32 @@ def test_features(client, warehouse):
     assert [item["ts"] for item in window["items"]] == [iso(T0 + 3 * HOUR), iso(T0 + 2 * HOUR)]
     assert window["items"][0]["rsi_14"] == 51.0
 
+    backwards = client.get(f"{API}/features/BTC-USD", params={"start": iso(T0 + 4 * HOUR), "end": iso(T0)})
+    assert backwards.status_code == 200
+    assert (backwards.json()["count"], backwards.json()["total"], backwards.json()["items"]) == (0, 0, [])
+
     assert client.get(f"{API}/features/BTC-USD", params={"order": "sideways"}).status_code == 422
     assert client.get(f"{API}/features/XYZ-USD").status_code == 404
+
+
+def test_the_schema_pattern_and_the_parser_agree_on_which_days_exist():
+    import re
+
+    from serving.params import NAIVE_DATETIME_PATTERN, parse_iso_date, parse_iso_datetime
+
+    pattern = re.compile(NAIVE_DATETIME_PATTERN)
+    for year in (0, 1, 4, 100, 400, 1900, 2000, 2023, 2024, 9999):
+        for month in range(1, 13):
+            for day in range(1, 32):
+                text = f"{year:04d}-{month:02d}-{day:02d}"
+                try:
+                    exists = date(year, month, day) is not None
+                except ValueError:
+                    exists = False
+                assert bool(pattern.match(f"{text}T00:00:00")) is exists, text
+                for parse in (parse_iso_date, parse_iso_datetime):
+                    try:
+                        parsed = parse(text) is not None
+                    except ValueError:
+                        parsed = False
+                    assert parsed is exists, (parse.__name__, text)
