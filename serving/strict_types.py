@@ -3,30 +3,18 @@
 Pydantic's lax mode turns `false` into 0, `0` into False and `0.5` or `"1700000000"` into a
 datetime of 1970: a client's mistake stored as data. The schema says boolean, number, date-time;
 these types hold the server to it (JSON numbers stay numbers: an integer is a valid number).
+Date-times are `serving.params.IsoDateTime`, the type the query parameters use.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StrictBool
 
-#: What an ISO 8601 date-time starts with; a bare number is a unix time only to a lax parser.
-_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+from serving.params import IsoDateTime
 
 
-def _iso_text(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _ISO_START.match(value):
-        raise ValueError("expected an ISO 8601 date-time as text, e.g. 2026-01-01T00:00:00Z")
-    return value
-
-
-#: An ISO 8601 date-time given as text (UTC when it has no offset).
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 def _not_bool_or_text(value: Any) -> Any:
     if isinstance(value, bool | str):
         raise ValueError("expected an integer (a JSON number such as 1 or 1.0, not a boolean or text)")  # noqa: TRY004 - pydantic makes only ValueError a 422
