@@ -24,9 +24,16 @@ def file_signature(path: Path) -> str:
     job=market_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One run per symbol of each new landing file, over the whole span of days it covers.",
+    description="One run per symbol of each new landing file, over the span of days it covers; the run "
+    "lands every row of the file for its symbol, rows dated outside the partitions as rejects.",
 )
 def market_landing_sensor(context: dg.SensorEvaluationContext, market_source: MarketSourceResource):
+    """One run per (file, symbol), over the days of that symbol's rows that a partition can hold.
+
+    That run owns every row of the file for its symbol (`ops.market.landing`): a row dated
+    before the partitions' first day, after today or not at all is read and rejected by it
+    with a reason, and no other run of the tick reads it, so each row lands exactly once.
+    """
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     earliest = date.fromisoformat(DAYS.get_first_partition_key())
     latest = date.fromisoformat(DAYS.get_last_partition_key())

@@ -7,6 +7,7 @@ whichever source is configured. The exchange source (ccxt) is an optional extra 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -17,6 +18,18 @@ from ops.market.schema import RAW_SCHEMA, conform, empty
 from ops.market.synthetic import generate_ohlcv
 
 SYNTHETIC_INTERVALS = ("1h", "1d")
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """What a source gave a run: its rows, how many were read for it, and the files it owns."""
+
+    rows: pl.DataFrame
+    #: Rows read for the run's symbol: with files, every line of them for the symbol, counted
+    #: before any filtering; without, the rows of the run's days.
+    source_rows: int
+    #: Names of the files the run owns whole (empty for the configured source).
+    files: tuple[str, ...] = ()
 
 
 def day_start(day: date) -> datetime:
@@ -47,30 +60,49 @@ class MarketSource:
         *,
         plays_from: date | None = None,
     ) -> pl.DataFrame:
-        """Raw rows of `symbol` dated in [first_day, last_day] (None: open-ended on that side).
+        """The rows of `read` (the frame alone)."""
+        return self.read(symbol, first_day, last_day, files, plays_from=plays_from).rows
 
-        The synthetic generator has no history of its own: with an open first day it plays from
-        `plays_from` (the partitions' first day), else the last 30 days.
+    def read(
+        self,
+        symbol: str,
+        first_day: date | None,
+        last_day: date | None,
+        files: Sequence[str | Path] = (),
+        *,
+        plays_from: date | None = None,
+    ) -> SourceRows:
+        """Raw rows of `symbol` a run over days [first_day, last_day] owns (None: open on that side).
 
-        With `files`, only those files are read (the landing sensor names the file that arrived).
-        Rows whose timestamp did not parse belong to no day; they are kept, so the cleaner can
-        reject them with a reason instead of losing them.
+        With `files`, only those files are read (the landing sensor names the file that arrived),
+        and the run owns every row of them for `symbol`, whatever its date (the rule is in
+        `ops.market.landing`): `source_rows` counts them as read, before anything else.
+
+        Without files the configured source gives the rows dated in [first_day, last_day]. The
+        synthetic generator has no history of its own: with an open first day it plays from
+        `plays_from` (the partitions' first day), else the last 30 days. Rows of the landing
+        folder outside those days are left to the sensor run of their file; rows whose timestamp
+        did not parse belong to no day and are kept, so the cleaner rejects them with a reason.
         """
-        frames = [read_market_csv(Path(f)) for f in files]
-        if not files:
-            if self.kind == "synthetic":
-                frames.append(self._synthetic(symbol, first_day or plays_from, last_day))
-            frames.extend(read_market_csv(p) for p in self.landing_files())
+        if files:
+            frames = [conform(read_market_csv(Path(f)), RAW_SCHEMA) for f in files]
+            raw = with_date(pl.concat(frames)).filter(pl.col("symbol") == symbol)
+            return SourceRows(raw, source_rows=raw.height, files=tuple(Path(f).name for f in files))
+        frames = []
+        if self.kind == "synthetic":
+            frames.append(self._synthetic(symbol, first_day or plays_from, last_day))
+        frames.extend(read_market_csv(p) for p in self.landing_files())
         frames = [conform(f, RAW_SCHEMA) for f in frames if not f.is_empty()]
         if not frames:
-            return with_date(empty(RAW_SCHEMA))
+            return SourceRows(with_date(empty(RAW_SCHEMA)), source_rows=0)
         raw = with_date(pl.concat(frames)).filter(pl.col("symbol") == symbol)
         in_range = pl.lit(True)
         if first_day is not None:
             in_range &= pl.col("date") >= first_day.isoformat()
         if last_day is not None:
             in_range &= pl.col("date") <= last_day.isoformat()
-        return raw.filter(in_range | pl.col("date").is_null())
+        raw = raw.filter(in_range | pl.col("date").is_null())
+        return SourceRows(raw, source_rows=raw.height)
 
     def _synthetic(self, symbol: str, first_day: date | None, last_day: date | None) -> pl.DataFrame:
         today = datetime.now(UTC).date()

@@ -8,14 +8,16 @@ call it, write through the warehouse resource and tell the story in metadata.
 """
 
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.market.partitions import MARKET_PARTITIONS, MarketSlice, market_slice
+from assets.market.partitions import DAYS, MARKET_PARTITIONS, MarketSlice, market_slice
 from assets.market.quality import quality_check_result
+from ops.market.accounting import account_rows
 from ops.market.cleaning import clean_ohlcv, find_gaps
 from ops.market.features import WARMUP_BARS, compute_features
 from ops.market.schema import INTERVAL_SECONDS, RAW_SCHEMA
@@ -34,6 +36,11 @@ MARKET_ASSET = {
     "group_name": GROUP,
 }
 KINDS = {"polars", "sql"}
+#: raw_ohlcv metadata that validated_ohlcv reads back for `rows_accounted`: the rows read from the
+#: source, the sources they came from, and the landing files the run owns whole.
+SOURCE_ROWS = "source_rows"
+READ_SOURCES = "read_sources"
+OWNED_FILES = "owned_files"
 
 
 class RawOhlcvConfig(dg.Config):
@@ -66,18 +73,25 @@ def raw_ohlcv(
     so the cleaner can reject it with a reason.
     """
     sl = market_slice(context)
-    frames = [
-        market_source.client.fetch(symbol, sl.query_first_day, sl.query_last_day, config.files, plays_from=sl.first_day)
+    reads = [
+        market_source.client.read(symbol, sl.query_first_day, sl.query_last_day, config.files, plays_from=sl.first_day)
         for symbol in sl.symbols
     ]
-    raw = pl.concat(frames)
+    raw = pl.concat([r.rows for r in reads])
+    source_rows = sum(r.source_rows for r in reads)
+    files = sorted({f for r in reads for f in r.files})
     written = warehouse.client.upsert(RAW_OHLCV, raw)
-    context.log.info(f"raw_ohlcv {sl.label}: {written} rows from {raw['source'].n_unique()} source(s)")
+    context.log.info(
+        f"raw_ohlcv {sl.label}: {written} rows from {raw['source'].n_unique()} source(s), {source_rows} read"
+    )
     report = validate_bars(raw)
     check = quality_check_result(warehouse.client, "raw_ohlcv", "raw_bars_suite", sl, report, blocking=False)
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(raw.height),
+            SOURCE_ROWS: dg.MetadataValue.int(source_rows),
+            READ_SOURCES: dg.MetadataValue.json(sorted(raw["source"].unique().drop_nulls().to_list())),
+            OWNED_FILES: dg.MetadataValue.json(files),
             "sources": dg.MetadataValue.text(", ".join(sorted(raw["source"].unique().to_list()))),
             "unparsed_timestamps": dg.MetadataValue.int(int(raw["ts"].null_count())),
             **_date_range_metadata(raw),
@@ -114,7 +128,8 @@ def raw_ohlcv(
             "rows_accounted",
             asset="ohlcv",
             blocking=True,
-            description="Every raw row of the slice is in ohlcv or in ohlcv_rejects, exactly once.",
+            description="Every row the run read from its source (each line of its landing files for the "
+            "symbol, counted before any filtering) is in ohlcv or in ohlcv_rejects, exactly once.",
         ),
     ],
     name="validated_ohlcv",
@@ -124,8 +139,9 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """Split raw rows into validated bars and rejects with reasons."""
     wh = warehouse.client
     sl = market_slice(context)
-    raw = _read_raw(wh, sl)
-    clean, rejects = clean_ohlcv(raw)
+    read = _source_read_of_run(context)
+    raw = _read_raw(wh, sl, read.files if read else ())
+    clean, rejects = clean_ohlcv(raw, first_day=date.fromisoformat(DAYS.get_first_partition_key()))
     wh.upsert(OHLCV, clean)
     wh.upsert(OHLCV_REJECTS, rejects)
     gaps = find_gaps(clean)
@@ -156,12 +172,19 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         },
     )
     yield quality_check_result(wh, "ohlcv", "bars_suite", sl, report, blocking=True)
-    accounted = clean.height + rejects.height
+    if read is None:  # raw_ohlcv is not in this run: account for the raw rows the cleaner read
+        account = account_rows(raw.height, clean, rejects)
+    else:
+        account = account_rows(read.source_rows, clean, rejects, read.sources)
     yield dg.AssetCheckResult(
         asset_key="ohlcv",
         check_name="rows_accounted",
-        passed=accounted == raw.height,
-        metadata={"raw_rows": raw.height, "bars": clean.height, "rejects": rejects.height},
+        passed=account.balanced,
+        metadata={
+            **account.to_metadata(),
+            "raw_rows": raw.height,
+            "counted_from": "raw_ohlcv of this run" if read else "raw_ohlcv table (not materialized in this run)",
+        },
     )
 
 
@@ -215,12 +238,50 @@ def _day_bounds(sl: MarketSlice) -> tuple[str | None, str | None]:
     return (first.isoformat() if first else None, (last + timedelta(days=1)).isoformat() if last else None)
 
 
-def _read_raw(wh: Warehouse, sl: MarketSlice) -> pl.DataFrame:
-    """The slice's raw rows, plus the symbol's rows whose timestamp never parsed (they have no day)."""
+@dataclass(frozen=True)
+class _RunRead:
+    """What this run's raw_ohlcv read: rows counted at the source, their sources, the files it owns whole."""
+
+    source_rows: int
+    sources: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def _source_read_of_run(context: dg.AssetExecutionContext) -> _RunRead | None:
+    """raw_ohlcv's count of source rows in this run (None when raw_ohlcv was not materialized in it)."""
+    key = context.partition_keys[0]
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_ohlcv"), asset_partitions=[key]), limit=1
+    ).records
+    if not records or records[0].run_id != context.run_id:
+        return None
+    metadata = records[0].asset_materialization.metadata  # type: ignore[union-attr]
+    if SOURCE_ROWS not in metadata:
+        return None
+    return _RunRead(
+        source_rows=int(metadata[SOURCE_ROWS].value),
+        sources=tuple(metadata[READ_SOURCES].value),
+        files=tuple(metadata[OWNED_FILES].value),
+    )
+
+
+def _read_raw(wh: Warehouse, sl: MarketSlice, files: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The slice's raw rows, the symbol's rows whose timestamp never parsed (they have no day), and
+    every other row of the files this run owns whole (the rows no partition holds; see
+    `ops.market.landing`)."""
     where = {"symbol": list(sl.symbols)}
-    dated = wh.read(RAW_OHLCV.name, where, ranges={"date": _day_bounds(sl)})
-    undated = wh.read(RAW_OHLCV.name, {**where, "date": None})
-    return pl.concat([dated, undated]).select(list(RAW_SCHEMA))
+    first, end = _day_bounds(sl)
+    frames = [
+        wh.read(RAW_OHLCV.name, where, ranges={"date": (first, end)}),
+        wh.read(RAW_OHLCV.name, {**where, "date": None}),
+    ]
+    if files:
+        owned = {**where, "source": list(files)}
+        if first is not None:
+            frames.append(wh.read(RAW_OHLCV.name, owned, ranges={"date": (None, first)}))
+        if end is not None:
+            frames.append(wh.read(RAW_OHLCV.name, owned, ranges={"date": (end, None)}))
+    return pl.concat(frames).select(list(RAW_SCHEMA))
 
 
 def _read_bars(wh: Warehouse, sl: MarketSlice, interval: str) -> pl.DataFrame:

@@ -10,7 +10,7 @@ missing a value, not as inconsistent).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 import polars as pl
 
@@ -54,8 +54,12 @@ def _named(checks: dict[str, pl.Expr], prefix: str) -> pl.Expr:
     )
 
 
-def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
-    """(reason, failing condition, detail) for the rules that look at one row alone, in order."""
+def _row_rules(first_day: date | None = None) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(reason, failing condition, detail) for the rules that look at one row alone, in order.
+
+    `first_day` is the market partitions' first day: a bar dated before it belongs to no
+    partition and is rejected as out_of_range (None: no such bound, the rule never fires).
+    """
     o, h, lo, c, v = (pl.col(n) for n in _REQUIRED)
     body_high = pl.max_horizontal(o, c)
     body_low = pl.min_horizontal(o, c)
@@ -70,6 +74,7 @@ def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
             pl.col("ts").is_null(),
             pl.format("timestamp text {} could not be parsed", pl.col("ts_raw").fill_null("<empty>")),
         ),
+        _out_of_range_rule(first_day),
         (
             "missing_value",
             pl.any_horizontal([_missing(n) for n in _REQUIRED]),
@@ -108,6 +113,21 @@ def _row_rules() -> list[tuple[str, pl.Expr, pl.Expr]]:
     ]
 
 
+def _out_of_range_rule(first_day: date | None) -> tuple[str, pl.Expr, pl.Expr]:
+    if first_day is None:
+        return "out_of_range", pl.lit(False), pl.lit(None, dtype=pl.Utf8)
+    start = pl.lit(datetime.combine(first_day, time(0), tzinfo=UTC)).cast(UTC_TS)
+    return (
+        "out_of_range",
+        pl.col("ts") < start,
+        pl.format(
+            "dated {}, before the market partitions' first day {} (MARKET_START_DATE)",
+            pl.col("ts").dt.strftime("%Y-%m-%d"),
+            pl.lit(first_day.isoformat()),
+        ),
+    )
+
+
 def _iso(ts: pl.Expr) -> pl.Expr:
     return ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -132,13 +152,17 @@ def _interval_duration() -> pl.Expr:
     return pl.duration(seconds=seconds)
 
 
-def clean_ohlcv(raw: pl.DataFrame, now: datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def clean_ohlcv(
+    raw: pl.DataFrame, now: datetime | None = None, *, first_day: date | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(clean bars in OHLCV_SCHEMA, rejected rows in REJECTS_SCHEMA); together exactly the input.
 
     `now` is the time of cleaning (default: the current UTC time; a naive value is read as UTC);
-    bars that open after it are rejected as future_timestamp. Of several valid rows for the same
-    (symbol, interval, ts), the one with the lowest source_row is kept (ties broken by source),
-    which for CryptoDataDownload is the newer, more precise millisecond-era row.
+    bars that open after it are rejected as future_timestamp. `first_day` is the first day a
+    market partition holds: bars dated before it are rejected as out_of_range (a bar after the
+    last partition, today, opens in the future: future_timestamp). Of several valid rows for the
+    same (symbol, interval, ts), the one with the lowest source_row is kept (ties broken by
+    source), which for CryptoDataDownload is the newer, more precise millisecond-era row.
     """
     raw = conform(raw, RAW_SCHEMA)
     _check_intervals(raw)
@@ -146,7 +170,7 @@ def clean_ohlcv(raw: pl.DataFrame, now: datetime | None = None) -> tuple[pl.Data
 
     reason: pl.Expr = pl.lit(None, dtype=pl.Utf8)
     detail: pl.Expr = pl.lit(None, dtype=pl.Utf8)
-    for name, failing, explanation in reversed(_row_rules()):
+    for name, failing, explanation in reversed(_row_rules(first_day)):
         reason = pl.when(failing.fill_null(False)).then(pl.lit(name)).otherwise(reason)
         detail = pl.when(failing.fill_null(False)).then(explanation).otherwise(detail)
     judged = raw.with_columns(reason=reason, detail=detail)

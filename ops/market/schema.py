@@ -58,6 +58,7 @@ REJECTS_KEY = ("source", "source_row")
 
 REJECT_REASONS = (
     "unparseable_timestamp",
+    "out_of_range",  # dated before the market partitions' first day (MARKET_START_DATE): no partition holds it
     "missing_value",  # a price or the volume is null / not a number
     "non_positive_price",
     "negative_volume",
