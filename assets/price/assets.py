@@ -7,9 +7,10 @@
 - `price_lstm`: the LSTM alone, fitted on the snapshot; its loss curve is saved with it.
 - `price_ensemble`: gradient boosting and ridge stacked with that LSTM through out-of-fold predictions.
 - `price_model`: the servable model, named as the model store and the API name it. Its version is
-  the ensemble plus a walk-forward evaluation of the whole pipeline against persistence and the
-  training mean (in its manifest, and per fold in the `price_model_evaluation` table); the blocking
-  check `price_model_promotion` decides whether it becomes current.
+  the ensemble plus a walk-forward evaluation of the whole pipeline against persistence, the
+  training mean and an AR(1), with a block-bootstrap CI and a Diebold-Mariano test against the best
+  of them (in its manifest with the promotion decision, and per fold in the `price_model_evaluation`
+  table); the blocking check `price_model_promotion` decides whether it becomes current.
 - `price_forecasts`: next-horizon forecasts with intervals per symbol from the promoted model (the
   persistence baseline while there is none), with a PSI drift check of recent returns.
 
@@ -254,8 +255,10 @@ def price_ensemble(
             "price_model_promotion",
             asset="price_model",
             blocking=True,
-            description="Promotes the evaluated version to `price_model/current` only when it beats persistence "
-            "on walk-forward MAE at every horizon and is not worse than the current version. A refused "
+            description="Promotes the evaluated version to `price_model/current` only when, at every horizon, "
+            "the 95 % block-bootstrap CI of MAE(best simple baseline) / MAE(model) on the walk-forward folds "
+            "lies above 1 (baselines: persistence, training mean, AR(1)) and it is not worse than the "
+            "current version. A refused "
             "candidate fails with a warning and the reason (the current version keeps serving); a "
             "candidate that cannot be loaded fails with an error and blocks the forecasts.",
         )
@@ -267,9 +270,10 @@ def price_model(
     model_store: ModelStoreResource,
     price: PriceModelResource,
 ):
-    """Walk-forward evaluation of the ensemble pipeline against persistence and the training mean.
+    """Walk-forward evaluation of the ensemble pipeline against persistence, the training mean and AR(1).
 
-    MAE and RMSE vs persistence, directional accuracy vs the up-share of the same test rows, interval
+    MAE and RMSE vs the best of those baselines with a block-bootstrap CI of the ratio and a
+    Diebold-Mariano test, directional accuracy vs the up-share of the same test rows, interval
     coverage, per fold and pooled. The evaluated ensemble is written as a `price_model` version with
     these metrics in its manifest and the forecast-vs-actual plots beside it; the check decides
     whether it becomes current.
@@ -283,6 +287,9 @@ def price_model(
         log=context.log.info,
     )
     flat = evaluation.flat_metrics()
+    best_baseline = {f"h{h}": name for h, name in evaluation.baselines.items()}
+    current = store.current_version(MODEL_NAME)
+    decision = decide(flat, list(data.horizons), _metrics_of(store, current), current, baselines=evaluation.baselines)
     plots = {f"forecast_vs_actual_h{h}.png": forecast_vs_actual_png(evaluation.predictions, h) for h in data.horizons}
     ensemble = store.load(ENSEMBLE_NAME, ensemble_version)
     returns = data.tabular[:, INPUTS.index("log_return_1")]  # the training window's returns
@@ -303,6 +310,8 @@ def price_model(
             "interval_level": config.interval_level,
             "components": {ENSEMBLE_NAME: ensemble_version, **ensemble.manifest.get("components", {})},
             "drift_reference": reference.to_dict(),
+            "best_baseline": best_baseline,
+            "promotion": {"promote": decision.promote, "reason": decision.reason, "current_before": current},
         },
     )
     now = datetime.now(UTC)
@@ -319,8 +328,11 @@ def price_model(
     wh.upsert(MODEL_METRICS, pl.DataFrame(metric_rows, schema=MODEL_METRICS.schema))
 
     summary = pl.DataFrame(
-        [{"horizon": h, **{k: m[k] for k in ("mae", "mae_persistence", "mae_ratio", "rmse", "rmse_persistence",
-                                              "directional_accuracy", "up_share", "coverage", "mae_ratio_promoted")}}
+        [{"horizon": h, "best_baseline": evaluation.baselines[h],
+          **{k: m[k] for k in ("mae", "mae_best_baseline", "mae_ratio", "mae_ratio_ci_low", "mae_ratio_ci_high",
+                               "dm_stat", "dm_pvalue", "mae_persistence", "mae_train_mean", "mae_ar1",
+                               "mae_ratio_persistence", "directional_accuracy", "up_share", "coverage",
+                               "coverage_fold_min", "coverage_fold_max", "mae_ratio_promoted")}}
          for h, m in evaluation.summary.items()]
     )
     context.log.info(f"price_model {version} walk-forward evaluation:\n{markdown_table(summary)}")
@@ -330,6 +342,7 @@ def price_model(
             "ensemble_version": dg.MetadataValue.text(ensemble_version),
             **{k: dg.MetadataValue.float(float(v)) for k, v in flat.items() if np.isfinite(v)},
             "summary": dg.MetadataValue.md(markdown_table(summary)),
+            "best_baseline": dg.MetadataValue.json(best_baseline),
             "folds": dg.MetadataValue.md(markdown_table(evaluation.folds)),
             **{
                 name.removesuffix(".png"): dg.MetadataValue.md(png_markdown(png, name))
@@ -341,20 +354,21 @@ def price_model(
             },
         }
     )
-    yield _promotion(store, version, flat, list(data.horizons), price.torch_threads)
+    yield _promotion(store, version, decision, current, best_baseline, price.torch_threads)
 
 
-def _promotion(store: ModelStore, version: str, metrics: dict, horizons: list[int], threads: int):
-    current = store.current_version(MODEL_NAME)
-    current_metrics = None
-    if current is not None:
-        try:
-            current_metrics = store.manifest(MODEL_NAME, current).get("metrics", {})
-        except ModelStoreError:
-            current_metrics = None  # an unreadable current version is no reason to keep it
-    decision = decide(metrics, horizons, current_metrics, current)
+def _metrics_of(store: ModelStore, version: str | None) -> dict | None:
+    if version is None:
+        return None
+    try:
+        return store.manifest(MODEL_NAME, version).get("metrics", {})
+    except ModelStoreError:
+        return None  # an unreadable current version is no reason to keep it
+
+
+def _promotion(store: ModelStore, version: str, decision, current: str | None, best_baseline: dict, threads: int):
     meta = {"candidate": version, "current_before": current or "none (baseline: persistence)",
-            "reason": decision.reason}
+            "reason": decision.reason, "best_baseline": dg.MetadataValue.json(best_baseline)}
     if not decision.promote:
         return dg.AssetCheckResult(
             check_name="price_model_promotion", passed=False, severity=dg.AssetCheckSeverity.WARN,
@@ -403,7 +417,7 @@ def price_forecasts(
     wh, store = warehouse.client, model_store.client
     recent = read_recent_features(wh, price.interval, RECENT_BARS[price.interval])
     current = store.current_version(MODEL_NAME)
-    forecasts, note, reference = None, "no promoted price_model: persistence baseline", None
+    forecasts, note, reference = None, f"no promoted price_model: {refusal_reason(store)}", None
     if current is not None:
         try:
             stored = store.load(MODEL_NAME, current)
@@ -428,6 +442,18 @@ def price_forecasts(
         }
     )
     yield _drift_check(recent, reference, price.drift_psi)
+
+
+def refusal_reason(store: ModelStore) -> str:
+    """Why nothing is promoted, from the newest version's promotion decision (persistence baseline)."""
+    try:
+        versions = store.versions(MODEL_NAME)
+        promotion = store.manifest(MODEL_NAME, versions[-1]).get("promotion", {}) if versions else {}
+    except ModelStoreError:
+        promotion = {}
+    if promotion.get("reason") and not promotion.get("promote"):
+        return f"{promotion['reason']}; persistence baseline"
+    return "persistence baseline"
 
 
 def _drift_check(recent: pl.DataFrame, reference: dict | None, threshold: float) -> dg.AssetCheckResult:

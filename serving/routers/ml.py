@@ -159,16 +159,30 @@ def health_checks(state: Any, settings: Settings) -> dict[str, Any]:
 
 def _current(state: Any) -> Loaded[PriceModel] | None:
     try:
-        return served_price_model(state).get()
+        loaded = served_price_model(state).get()
+    except ModelStoreError:
+        loaded = None
+    if loaded is None:  # read here, in the worker thread: why the newest version was refused
+        state.price_refusal = _refusal(state.model_store)
+    return loaded
+
+
+def _refusal(store: Any) -> str | None:
+    """The promotion check's reason for the newest `price_model` version (in its manifest), if refused."""
+    try:
+        versions = store.versions(MODEL_NAME)
+        promotion = (store.manifest(MODEL_NAME, versions[-1]).get("promotion") or {}) if versions else {}
     except ModelStoreError:
         return None
+    return promotion.get("reason") if promotion.get("promote") is False else None
 
 
 def _model_ref(loaded: Loaded[PriceModel] | None, state: Any) -> ModelRef:
     if loaded is not None:
         return ModelRef(name=MODEL_NAME, version=loaded.version, baseline=False)
-    error = served_price_model(state).last_error
-    note = f"no loadable price_model ({error})" if error else "no price_model has been promoted yet"
+    error, refusal = served_price_model(state).last_error, getattr(state, "price_refusal", None)
+    note = f"no loadable price_model ({error})" if error else (
+        f"no promoted price_model: {refusal}" if refusal else "no price_model has been promoted yet")
     return ModelRef(name="persistence", baseline=True, note=note)
 
 

@@ -32,13 +32,14 @@ def synthetic_bars(symbols=("BTC-USD", "ETH-USD"), days: int = 10, interval: str
     return clean
 
 
-def learnable_bars(symbol: str = "AR-USD", n: int = 600, seed: int = 3, phi: float = 0.6) -> pl.DataFrame:
-    """Hourly bars whose log returns follow an AR(1) with coefficient `phi`: tomorrow leans on today,
-    so a model can beat persistence (a random walk's best forecast) by a wide margin."""
+def learnable_bars(symbol: str = "AR-USD", n: int = 600, seed: int = 3, phi: float = 0.6, lag: int = 1) -> pl.DataFrame:
+    """Hourly bars whose log returns lean on the return `lag` bars back with coefficient `phi`, so a
+    model can beat persistence (a random walk's best forecast) by a wide margin. With `lag` 1 an AR(1)
+    baseline is the data's own process; with `lag` 2 it has nothing to go on and the model must learn."""
     rng = np.random.default_rng(seed)
     r = np.zeros(n)
-    for i in range(1, n):
-        r[i] = phi * r[i - 1] + rng.normal(0, 0.01)
+    for i in range(lag, n):
+        r[i] = phi * r[i - lag] + rng.normal(0, 0.01)
     close = 100 * np.exp(np.cumsum(r))
     open_ = np.concatenate(([close[0]], close[:-1]))
     ts = [END - timedelta(hours=n - i) for i in range(n)]

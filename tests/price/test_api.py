@@ -77,6 +77,14 @@ def test_without_a_promoted_model_the_baseline_answers_and_says_so(client):
     assert body["prediction_interval"]["lower"] < body["close"] < body["prediction_interval"]["upper"]
 
 
+def test_the_baseline_says_why_the_newest_version_was_not_promoted(client, store, tiny_model):
+    reason = "its walk-forward edge over persistence at horizon 1 is not significant: MAE ratio 1.0024"
+    store.save(MODEL_NAME, to_files(tiny_model), metrics={"mae_ratio": 1.0024},
+               extra={"interval": "1h", "horizons": list(HORIZONS), "promotion": {"promote": False, "reason": reason}})
+    body = client.get("/api/v1/ml/predict/ETH-USD").json()
+    assert body["model"]["baseline"] and body["model"]["note"] == f"no promoted price_model: {reason}"
+
+
 def series(n: int) -> list[dict]:
     bars = synthetic_bars(("SOL-USD",), days=6).filter(interval="1h").tail(n)
     return [{"ts": r["ts"].isoformat(), **{k: r[k] for k in ("open", "high", "low", "close", "volume")}}

@@ -1,4 +1,5 @@
-"""Real Dagster runs of the price_model group: a learnable market is promoted, a worse candidate is not."""
+"""Real Dagster runs of the price_model group: a learnable market is promoted (its edge over the best simple
+baseline is significant), a worse candidate is not and the check says why."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def test_a_better_model_is_promoted_and_a_worse_one_is_refused_with_the_reason(s
     resources = {**build_resources(settings), "price": tiny}
     wh = Warehouse(settings.resolved_warehouse_url)
     store = ModelStore(settings.resolved_model_store_url)
-    wh.upsert(OHLCV_FEATURES, compute_features(learnable_bars()))
+    # Returns lean on the return two bars back: nothing an AR(1) or the mean can use, the model can.
+    wh.upsert(OHLCV_FEATURES, compute_features(learnable_bars(lag=2)))
 
     with dg.instance_for_test() as instance:
         first = run(instance, resources)
@@ -51,12 +53,15 @@ def test_a_better_model_is_promoted_and_a_worse_one_is_refused_with_the_reason(s
         assert promoted is not None
         manifest = store.manifest(MODEL_NAME, promoted)
         assert manifest["metrics"]["h1_mae"] < manifest["metrics"]["h1_mae_persistence"]
+        assert manifest["metrics"]["h1_mae_ratio_ci_low"] > 1 and manifest["metrics"]["h3_mae_ratio_ci_low"] > 1
+        assert set(manifest["best_baseline"]) == {"h1", "h3"} and manifest["promotion"]["promote"]
         assert {"forecast_vs_actual_h1.png", "model.json", "lstm.pt"} <= set(manifest["files"])
         assert manifest["data_range"]["symbols"] == ["AR-USD"] and manifest["drift_reference"]["edges"]
         forecasts = wh.read("price_forecasts")
         assert forecasts.height == 2 and forecasts["model_version"].to_list() == [promoted] * 2
         assert not forecasts["baseline"].any()
-        assert set(wh.read("model_metrics", {"model": MODEL_NAME})["metric"]) >= {"h1_mae_ratio", "mae_ratio"}
+        assert set(wh.read("model_metrics", {"model": MODEL_NAME})["metric"]) >= {
+            "h1_mae_ratio", "mae_ratio", "h1_mae_ratio_ci_low", "h1_dm_pvalue", "h1_coverage_fold1"}
         mats = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
                 for e in first.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
         assert mats["price_model"]["h1_mae_ratio"].value > 1
@@ -69,7 +74,8 @@ def test_a_better_model_is_promoted_and_a_worse_one_is_refused_with_the_reason(s
         assert second.success  # a refused candidate warns; the forecasts still come from `current`
         refused = check(second, "price_model_promotion")
         assert not refused.passed and refused.severity == dg.AssetCheckSeverity.WARN
-        assert "persistence" in refused.description or "worse than the current version" in refused.description
+        assert "not significant" in refused.description or "worse than the current version" in refused.description
+        assert "95 % CI" in refused.description and "horizon" in refused.description
         assert store.current_version(MODEL_NAME) == promoted
         assert len(store.versions(MODEL_NAME)) == 2
         latest = wh.read("price_forecasts").sort("horizon")

@@ -45,7 +45,14 @@ def test_the_stack_beats_persistence_where_returns_are_predictable(learnable_fea
     data = build_supervised(learnable_features, HORIZONS, TINY.window)
     evaluation = walk_forward(data, TINY, WalkForwardConfig(folds=2), threads=1)
     h1 = evaluation.summary[1]
-    assert h1["mae_ratio"] > 1.1  # AR(0.6) returns: a third of the move is forecastable
+    assert h1["mae_ratio_persistence"] > 1.1  # AR(0.6) returns: a third of the move is forecastable
+    assert h1["mae_ratio_persistence_ci_low"] > 1.05
+    # ... by an AR(1) as well: the best baseline is the data's own process, and the stack is no better.
+    assert evaluation.baselines[1] == "AR(1)" and h1["mae_ar1"] < h1["mae_persistence"]
+    assert h1["mae_ratio"] < 1.05 and h1["mae_ratio_ci_low"] < 1.0  # so it would not be promoted
+    assert {"coverage_fold1", "coverage_fold2", "coverage_fold_min"} <= set(h1)
+    flat = evaluation.flat_metrics()
+    assert {"h1_mae_ratio_ci_low", "h3_dm_pvalue", "mae_ratio_ci_low", "mae_ratio_persistence"} <= set(flat)
     assert h1["directional_accuracy"] > h1["up_share"] and h1["directional_accuracy"] > 0.6
     assert 0.5 < h1["coverage"] <= 1.0
     assert h1["mae_ratio_promoted"] >= 1.0
@@ -75,20 +82,35 @@ def test_a_model_survives_its_files_and_a_broken_one_fails_validation(synthetic_
         validate(again)
 
 
-METRICS = {"h1_mae": 0.9, "h1_mae_persistence": 1.0, "h3_mae": 1.8, "h3_mae_persistence": 2.0}
+METRICS = {
+    "h1_mae": 0.9, "h1_mae_ratio": 1.11, "h1_mae_ratio_ci_low": 1.05, "h1_mae_ratio_ci_high": 1.17,
+    "h1_dm_pvalue": 0.001, "h1_best_baseline_index": 0.0,
+    "h3_mae": 1.8, "h3_mae_ratio": 1.11, "h3_mae_ratio_ci_low": 1.03, "h3_mae_ratio_ci_high": 1.2,
+    "h3_dm_pvalue": 0.01, "h3_best_baseline_index": 2.0,
+}
 
 
-def test_promotion_needs_to_beat_persistence_at_every_horizon():
+def test_promotion_needs_a_significant_edge_over_the_best_baseline_at_every_horizon():
     assert decide(METRICS, (1, 3)).promote
-    worse = {**METRICS, "h3_mae": 2.1}
+    # A point win whose CI reaches below 1 is noise: refused, and the reason says where and against what.
+    noise = {**METRICS, "h3_mae_ratio": 1.002, "h3_mae_ratio_ci_low": 0.998, "h3_mae_ratio_ci_high": 1.007}
+    decision = decide(noise, (1, 3))
+    assert not decision.promote
+    for part in ("horizon 3", "AR(1)", "1.0020", "[0.9980, 1.0070]", "not significant"):
+        assert part in decision.reason, decision.reason
+    named = decide(noise, (1, 3), baselines={1: "persistence", 3: "training mean"})
+    assert "edge over training mean" in named.reason
+    worse = {**METRICS, "h1_mae_ratio": 0.95, "h1_mae_ratio_ci_low": 0.9, "h1_mae_ratio_ci_high": 0.99}
     decision = decide(worse, (1, 3))
-    assert not decision.promote and "horizon 3" in decision.reason and "persistence" in decision.reason
+    assert not decision.promote and "horizon 1" in decision.reason and "persistence" in decision.reason
+    assert "does not beat persistence either" in decision.reason
     assert not decide({**METRICS, "h1_mae": float("nan")}, (1, 3)).promote
+    assert not decide({k: v for k, v in METRICS.items() if k != "h3_mae_ratio_ci_low"}, (1, 3)).promote
 
 
 def test_promotion_refuses_a_model_worse_than_the_current_one():
     current = {"mae_ratio": 1.2}
-    decision = decide(METRICS, (1, 3), current, "v1")  # ratio min(1.111, 1.111) < 1.2
+    decision = decide(METRICS, (1, 3), current, "v1")  # worst ratio 1.11 < 1.2
     assert not decision.promote and "worse than the current version v1" in decision.reason
     assert decide(METRICS, (1, 3), {"mae_ratio": 1.05}, "v1").promote
 
