@@ -51,18 +51,6 @@ class MarketSource:
             return []
         return sorted(p for p in self.landing_dir.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
 
-    def fetch(
-        self,
-        symbol: str,
-        first_day: date | None,
-        last_day: date | None,
-        files: Sequence[str | Path] = (),
-        *,
-        plays_from: date | None = None,
-    ) -> pl.DataFrame:
-        """The rows of `read` (the frame alone)."""
-        return self.read(symbol, first_day, last_day, files, plays_from=plays_from).rows
-
     def read(
         self,
         symbol: str,
