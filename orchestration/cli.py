@@ -86,6 +86,9 @@ def up(
     """Start the devnet and index it, materialize the market, fraud, price and NLP assets, then run Dagster
     (UI + daemon) and the API until Ctrl-C; the chain sensor indexes the devnet as it mines."""
     from orchestration.demo import first_runs, pin_market_start
+    from orchestration.interrupts import ctrl_c_stops
+
+    ctrl_c_stops()  # before the children start: they inherit what this process has
 
     start = pin_market_start(get_settings(), datetime.now(UTC).date() - timedelta(days=days - 1))
     settings = get_settings()  # with the pinned MARKET_START_DATE

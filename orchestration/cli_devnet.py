@@ -32,11 +32,13 @@ def devnet(
     blocks: Annotated[int | None, typer.Option(help="Scenario blocks to play (default DEVNET_BLOCKS).")] = None,
 ) -> None:
     """Play the scenario, write its ground truth, and serve JSON-RPC until Ctrl-C."""
+    from orchestration.interrupts import ctrl_c_stops
     from resources.devnet import scenario
     from resources.devnet.compiler import default_cache_dir
     from resources.devnet.live import LiveProducer
     from resources.devnet.rpc_server import JsonRpcServer
 
+    ctrl_c_stops()
     settings = get_settings()
     seed = settings.devnet_seed if seed is None else seed
     port = settings.devnet_port if port is None else port

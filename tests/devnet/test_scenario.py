@@ -200,3 +200,32 @@ def test_cli_serves_and_stops_on_ctrl_c(build_dir, tmp_path):
         output = child.communicate(timeout=30)[0].decode()
     assert child.returncode == 0, output
     assert "devnet stopped" in output
+
+
+def test_ctrl_c_stops_the_devnet_even_when_the_parent_blocked_and_ignored_sigint(build_dir, tmp_path):
+    """A background job starts with SIGINT ignored; a thread that blocked it passes the mask on."""
+    home = tmp_path / "home"
+    (home / "devnet").mkdir(parents=True)
+    (home / "devnet" / "build").symlink_to(build_dir)
+    port = free_port()
+    truth_path = tmp_path / "truth.json"
+    env = {**os.environ, "SEXTANT_HOME": str(home)}
+    cmd = [sys.executable, "-m", "orchestration.cli", "devnet", "--port", str(port), "--seed", "3", "--blocks", "4",
+           "--ground-truth", str(truth_path)]
+
+    def as_a_background_job() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             preexec_fn=as_a_background_job)  # noqa: PLW1509 - started as a background job is
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and child.poll() is None and not truth_path.exists():
+            time.sleep(0.5)
+        time.sleep(1)  # serving now, in its Ctrl-C loop
+    finally:
+        child.send_signal(signal.SIGINT)
+        output = child.communicate(timeout=60)[0].decode()
+    assert child.returncode == 0, output
+    assert "devnet stopped" in output
