@@ -71,6 +71,12 @@ class ServedModel(Generic[M]):
                 raise ModelStoreError(f"model {self.name!r} has no loadable version: {self.last_error}")
             return self._current
 
+    @property
+    def checked_at(self) -> float:
+        """When `get` last looked at `<name>/current` (the clock's time): a caller that reads more of the
+        store about this model can look again only when it did, at the same bounded rate."""
+        return self._checked_at
+
     def _refresh(self) -> None:
         promoted = self.store.current_version(self.name)
         if promoted is None or promoted == self._refused:

@@ -42,7 +42,7 @@ from serving.errors import ERROR_RESPONSES, query_error
 from serving.gateway import cached_read
 from serving.health_monitor import freshness_check
 from serving.models import Loaded, ServedModel
-from serving.schemas import Interval
+from serving.schemas import Interval, extend_openapi
 from serving.strict_types import Integer, IsoDateTime, Number
 
 router = APIRouter(prefix="/api/v1/ml", tags=["ml"], responses=ERROR_RESPONSES)
@@ -158,11 +158,15 @@ def health_checks(state: Any, settings: Settings) -> dict[str, Any]:
 
 
 def _current(state: Any) -> Loaded[PriceModel] | None:
+    served = served_price_model(state)
     try:
-        loaded = served_price_model(state).get()
+        loaded = served.get()
     except ModelStoreError:
         loaded = None
-    if loaded is None:  # read here, in the worker thread: why the newest version was refused
+    # Why the newest version was refused: read here, in the worker thread, and only when the served
+    # model looked at the store (at most every check_seconds), not on every request.
+    if loaded is None and getattr(state, "price_refusal_at", None) != served.checked_at:
+        state.price_refusal_at = served.checked_at
         state.price_refusal = _refusal(state.model_store)
     return loaded
 
@@ -313,22 +317,18 @@ async def predict_series(request: Request, body: PredictRequest):
 
 def declare_horizons(app: FastAPI, horizons: Sequence[int]) -> None:
     """Name the forecast horizons (PRICE_HORIZONS, what the models are trained for) in the app's schema,
-    as an enum of the GET parameter and the POST body field: the router is built before the settings."""
-    build = app.openapi
+    as an enum of the GET parameter and the POST body field."""
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            get = schema["paths"].get("/api/v1/ml/predict/{symbol}", {}).get("get", {})
-            for param in get.get("parameters", []):
-                if param["name"] == "horizon":
-                    param["schema"]["enum"] = list(horizons)
-            body = schema.get("components", {}).get("schemas", {}).get("PredictRequest")
-            if body is not None:
-                body["properties"]["horizon"]["enum"] = list(horizons)
-        return app.openapi_schema
+    def patch(schema: dict[str, Any]) -> None:
+        get = schema["paths"].get("/api/v1/ml/predict/{symbol}", {}).get("get", {})
+        for param in get.get("parameters", []):
+            if param["name"] == "horizon":
+                param["schema"]["enum"] = list(horizons)
+        body = schema.get("components", {}).get("schemas", {}).get("PredictRequest")
+        if body is not None:
+            body["properties"]["horizon"]["enum"] = list(horizons)
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    extend_openapi(app, patch)
 
 
 def _finite_only(metrics: dict[str, Any]) -> dict[str, Any]:
