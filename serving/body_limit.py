@@ -35,7 +35,7 @@ class BodySizeLimitMiddleware:
             if buffered is None:
                 await self._refuse(send)
                 return
-            receive = _replay(buffered, receive)
+            receive = replay(buffered, receive)
         received = 0
         started = False
 
@@ -85,7 +85,7 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
     """A receive that first gives back the buffered messages, then defers to the real one."""
     pending = list(messages)
 

@@ -8,11 +8,13 @@ out, because its fields are the API's most used promise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 import polars as pl
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ops.market.features import FEATURES_KEY, FEATURES_SCHEMA
@@ -172,3 +174,16 @@ class FeaturesPage(PageInfo):
     order: Order
     as_of: datetime | None = Field(description="Open time of the newest bar with features: data freshness.")
     items: list[FeatureRow]  # type: ignore[valid-type]
+
+
+def extend_openapi(app: FastAPI, patch: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `patch` to the app's generated OpenAPI schema, once, when it is first built: for what the
+    settings decide (the routers are built before them). Several patches chain in the order given."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            patch(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

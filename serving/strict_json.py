@@ -13,7 +13,9 @@ import json
 from typing import Any
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.body_limit import replay
 
 #: Methods whose body a route reads.
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -89,7 +91,7 @@ class StrictJSONMiddleware:
             error = {"type": exc.kind, "loc": exc.loc, "msg": exc.msg, "input": None}
             await JSONResponse(status_code=422, content={"detail": [error]})(scope, receive, send)
             return
-        await self.app(scope, _replay(messages, receive), send)
+        await self.app(scope, replay(messages, receive), send)
 
 
 def _is_json(scope: Scope) -> bool:
@@ -99,11 +101,3 @@ def _is_json(scope: Scope) -> bool:
             return media == b"application/json" or media.endswith(b"+json")
     return False
 
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed

@@ -8,9 +8,10 @@ and the hosts in `NLP_CALLBACK_HOSTS` are allowed, over http or https, without c
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
+
+from ops.json_schema import any_case
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -20,16 +21,9 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9][0-9]|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
 
 
-def _any_case(text: str) -> str:
-    """`Local-Host.` -> `[lL][oO]...-[hH]...\\.`: JSON Schema patterns have no case-insensitive flag (and
-    `\\-` is not an escape every regex dialect takes)."""
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c if c.isalnum() or c == "-" else re.escape(c)
-                   for c in text)
-
-
 def callback_pattern(allowed_hosts: Sequence[str]) -> str:
     """The URLs `callback_problem` allows, as a JSON Schema pattern (so the API schema can say it)."""
-    hosts = [_any_case(h) for h in sorted({*LOOPBACK_NAMES, *(h.lower() for h in allowed_hosts)})]
+    hosts = [any_case(h) for h in sorted({*LOOPBACK_NAMES, *(h.lower() for h in allowed_hosts)})]
     hosts += [rf"127\.{_OCTET}\.{_OCTET}\.{_OCTET}", r"\[::1\]"]
     return rf"^[hH][tT][tT][pP][sS]?://(?:{'|'.join(hosts)})(?::{_PORT})?(?:[/?#][\s\S]*)?$"
 

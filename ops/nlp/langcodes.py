@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ops.json_schema import any_case
+
 # ISO 639-1 -> (ISO 639-3, English name). The 639-3 code is the one NLLB and Marian use for the
 # language (the macrolanguage code where a 639-1 code names a macrolanguage).
 ISO_639_1: dict[str, tuple[str, str]] = {
@@ -102,15 +104,10 @@ MARIAN_TOKEN = re.compile(r"^>>([a-z]{2,3}(?:_[A-Za-z]{4})?)<<$")
 _CODE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?$")
 
 
-def _any_case(text: str) -> str:
-    """`de` -> `[dD][eE]`: JSON Schema patterns have no case-insensitive flag."""
-    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
-
-
 #: Exactly the codes `normalize` takes (without surrounding blanks), as a JSON Schema pattern: a
 #: known ISO 639-1 code or any three letters, then optionally a script.
 CODE_PATTERN = (
-    "^(?:" + "|".join(_any_case(code) for code in sorted(ISO_639_1)) + "|[a-zA-Z]{3})(?:[-_][a-zA-Z]{4})?$"
+    "^(?:" + "|".join(any_case(code) for code in sorted(ISO_639_1)) + "|[a-zA-Z]{3})(?:[-_][a-zA-Z]{4})?$"
 )
 
 

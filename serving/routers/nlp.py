@@ -45,6 +45,7 @@ from serving.auth import require_scopes
 from serving.deps import SettingsDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
 from serving.models import ServedModel
+from serving.schemas import extend_openapi
 from serving.strict_types import StrictBool
 
 router = APIRouter(prefix="/api/v1/nlp", tags=["nlp"], responses=ERROR_RESPONSES)
@@ -175,27 +176,24 @@ def _body_error(loc: tuple, message: str, value: Any) -> RequestValidationError:
 
 def declare_limits(app: FastAPI, settings: Settings) -> None:
     """Put the limits the settings set (text count and length, callback hosts) into the app's schema,
-    so it admits nothing `_check_texts` or `callback_problem` refuses: the router is built before them."""
-    build = app.openapi
+    so it admits nothing `_check_texts` or `callback_problem` refuses."""
     limits = {"DetectRequest": settings.nlp_max_texts, "TranslateRequest": settings.nlp_max_texts,
               "BatchRequest": settings.nlp_max_batch_texts}
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schemas = build().get("components", {}).get("schemas", {})
-            for model, most in limits.items():
-                if model in schemas:
-                    texts = schemas[model]["properties"]["texts"]
-                    texts["maxItems"] = most
-                    texts["items"]["maxLength"] = settings.nlp_max_chars
-            if "BatchRequest" in schemas:
-                url = schemas["BatchRequest"]["properties"]["callback_url"]
-                for option in url.get("anyOf", [url]):
-                    if option.get("type") == "string":
-                        option["pattern"] = callback_pattern(settings.nlp_callback_hosts)
-        return app.openapi_schema
+    def patch(schema: dict[str, Any]) -> None:
+        schemas = schema.get("components", {}).get("schemas", {})
+        for model, most in limits.items():
+            if model in schemas:
+                texts = schemas[model]["properties"]["texts"]
+                texts["maxItems"] = most
+                texts["items"]["maxLength"] = settings.nlp_max_chars
+        if "BatchRequest" in schemas:
+            url = schemas["BatchRequest"]["properties"]["callback_url"]
+            for option in url.get("anyOf", [url]):
+                if option.get("type") == "string":
+                    option["pattern"] = callback_pattern(settings.nlp_callback_hosts)
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    extend_openapi(app, patch)
 
 
 def _check_texts(texts: list[str], settings: Settings, limit: int) -> None:

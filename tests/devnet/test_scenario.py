@@ -170,7 +170,9 @@ def test_same_seed_same_chain_and_live_blocks(build_dir):
     assert int(block["timestamp"], 16) > time.time() - 3600  # live blocks run on the wall clock
 
 
-def test_cli_serves_and_stops_on_ctrl_c(build_dir, tmp_path):
+def _devnet_cli(build_dir, tmp_path, blocks: int, **popen) -> tuple[subprocess.Popen, int, Path]:
+    """`sextant devnet` in a child on a free port, with a home whose compiled contracts are the session's;
+    the child, its port and where it writes the ground truth."""
     home = tmp_path / "home"
     (home / "devnet").mkdir(parents=True)
     (home / "devnet" / "build").symlink_to(build_dir)
@@ -178,8 +180,13 @@ def test_cli_serves_and_stops_on_ctrl_c(build_dir, tmp_path):
     truth_path = tmp_path / "truth.json"
     env = {**os.environ, "SEXTANT_HOME": str(home)}
     cmd = [sys.executable, "-m", "orchestration.cli", "devnet", "--port", str(port), "--seed", "3",
-           "--blocks", "8", "--ground-truth", str(truth_path)]
-    child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+           "--blocks", str(blocks), "--ground-truth", str(truth_path)]
+    child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+    return child, port, truth_path
+
+
+def test_cli_serves_and_stops_on_ctrl_c(build_dir, tmp_path):
+    child, port, truth_path = _devnet_cli(build_dir, tmp_path, blocks=8)
     try:
         deadline = time.monotonic() + 240
         number = None
@@ -204,21 +211,12 @@ def test_cli_serves_and_stops_on_ctrl_c(build_dir, tmp_path):
 
 def test_ctrl_c_stops_the_devnet_even_when_the_parent_blocked_and_ignored_sigint(build_dir, tmp_path):
     """A background job starts with SIGINT ignored; a thread that blocked it passes the mask on."""
-    home = tmp_path / "home"
-    (home / "devnet").mkdir(parents=True)
-    (home / "devnet" / "build").symlink_to(build_dir)
-    port = free_port()
-    truth_path = tmp_path / "truth.json"
-    env = {**os.environ, "SEXTANT_HOME": str(home)}
-    cmd = [sys.executable, "-m", "orchestration.cli", "devnet", "--port", str(port), "--seed", "3", "--blocks", "4",
-           "--ground-truth", str(truth_path)]
 
     def as_a_background_job() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
-    child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             preexec_fn=as_a_background_job)  # noqa: PLW1509 - started as a background job is
+    child, _, truth_path = _devnet_cli(build_dir, tmp_path, blocks=4, preexec_fn=as_a_background_job)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and child.poll() is None and not truth_path.exists():
