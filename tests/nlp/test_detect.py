@@ -58,9 +58,11 @@ def test_langdetect_bench_prints_the_ratio_line(tmp_path):
     (tmp_path / "de.txt").write_text("Der Markt ist heute ruhig und die Preise sind stabil.\n")
     (tmp_path / "fr.txt").write_text("Le marché est calme aujourd'hui et les prix sont stables.\n")
     out = subprocess.run(
-        [sys.executable, "bench/langdetect_eval.py", "--sentences", str(tmp_path), "--languages", "en,de,fr,es"],
+        [sys.executable, "bench/langdetect_eval.py", "--corpus", "sentences", "--sentences", str(tmp_path), "--languages", "en,de,fr,es"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout.strip().splitlines()
     line = json.loads(out[-1])
     assert line["bench"] == "langdetect_eval" and line["ours"] == 1.0
-    assert line["baseline"] == 0.5 and line["ratio"] == 2.0
+    # The baseline is fastText's identifier, held to the same candidate languages.
+    assert line["baseline"] == 1.0 and line["ratio"] == 1.0
+    assert line["corpora"][0]["buckets"]["all"]["majority"] == 0.5
