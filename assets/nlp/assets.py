@@ -371,7 +371,8 @@ def translation_quality(
 ) -> dg.MaterializeResult:
     """BLEU and chrF (sacrebleu) of the promoted model on the corpus's held-out references, per direction.
 
-    Against the copy-the-source baseline. The overall scores go to `model_metrics`, which the
+    Against the copy-the-source baseline, each with a bootstrap 95 % interval (and the gain over the
+    baseline, paired). The overall scores go to `model_metrics`, which the
     API exports as `sextant_model_metric{model="translation",metric=...}` and the dashboard shows.
     """
     from ops.nlp.translate import TranslationRequest
@@ -386,6 +387,7 @@ def translation_quality(
     now = datetime.now(UTC)
     version = translator.version or "unversioned"
     metrics = [("bleu", overall.bleu), ("chrf", overall.chrf), ("copy_baseline_bleu", overall.copy_bleu)]
+    metrics += [("bleu_ci95_low", overall.bleu_ci95[0]), ("bleu_gain_ci95_low", overall.bleu_gain_ci95[0])]
     metrics += [(f"bleu_{s.direction}", s.bleu) for s in scores[:-1]]
     metrics += [(f"chrf_{s.direction}", s.chrf) for s in scores[:-1]]
     rows = [{"model": schema.MODEL_NAME, "metric": m, "version": version, "value": float(v), "measured_at": now}
@@ -400,13 +402,21 @@ def translation_quality(
             "reference": [e[3] for e in examples],
         }
     )
-    context.log.info(f"held-out BLEU {overall.bleu}, chrF {overall.chrf} over {overall.pairs} pairs")
+    context.log.info(
+        f"held-out BLEU {overall.bleu} {list(overall.bleu_ci95)}, chrF {overall.chrf} {list(overall.chrf_ci95)} over "
+        f"{overall.pairs} pairs; copying the source: BLEU {overall.copy_bleu}, gain {list(overall.bleu_gain_ci95)}"
+    )
     return dg.MaterializeResult(
         metadata={
             "bleu": dg.MetadataValue.float(overall.bleu),
             "chrf": dg.MetadataValue.float(overall.chrf),
             "copy_baseline_bleu": dg.MetadataValue.float(overall.copy_bleu),
             "copy_baseline_chrf": dg.MetadataValue.float(overall.copy_chrf),
+            "bleu_ci95": dg.MetadataValue.text(f"[{overall.bleu_ci95[0]}, {overall.bleu_ci95[1]}]"),
+            "bleu_gain_over_copy_ci95": dg.MetadataValue.text(
+                f"[{overall.bleu_gain_ci95[0]}, {overall.bleu_gain_ci95[1]}]"
+            ),
+            "chrf_ci95": dg.MetadataValue.text(f"[{overall.chrf_ci95[0]}, {overall.chrf_ci95[1]}]"),
             "pairs": dg.MetadataValue.int(overall.pairs),
             "model_version": dg.MetadataValue.text(version),
             "by_direction": dg.MetadataValue.md(markdown_table(table)),

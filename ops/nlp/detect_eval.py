@@ -14,12 +14,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ops.intervals import Z95, wilson
+
 #: (label, fewest characters, most characters or None).
 LENGTH_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("1-20", 1, 20), ("21-50", 21, 50), ("51-100", 51, 100), (">100", 101, None),
 )  # fmt: skip
 ALL = "all"
-Z95 = 1.959964
 
 
 def length_bucket(text: str) -> str:
@@ -28,16 +29,6 @@ def length_bucket(text: str) -> str:
         if n >= low and (high is None or n <= high):
             return label
     return LENGTH_BUCKETS[0][0]
-
-
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (sound at 0 and n successes, unlike the normal one)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def paired_difference(ours: Sequence[bool], baseline: Sequence[bool], z: float = Z95) -> tuple[float, float, float]:

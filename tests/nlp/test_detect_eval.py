@@ -1,4 +1,4 @@
-"""Scoring detectors per length: the Wilson and paired intervals, the buckets, the independent corpus bench."""
+"""Scoring detectors per length: paired intervals, the buckets, the bench on the independent corpus."""
 
 from __future__ import annotations
 
@@ -8,20 +8,8 @@ import sys
 
 import pytest
 
-from ops.nlp.detect_eval import (
-    ALL, best_allowed, length_bucket, paired_difference, score_by_length, wilson,
-)  # fmt: skip
+from ops.nlp.detect_eval import ALL, best_allowed, length_bucket, paired_difference, score_by_length
 from tests.conftest import REPO_ROOT
-
-
-@pytest.mark.parametrize(
-    ("successes", "n", "low", "high"),
-    # Reference values: Wilson's formula worked by hand (z = 1.96), e.g. Newcombe (1998), table I.
-    [(0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0), (81, 263, 0.2553, 0.3662)],
-)
-def test_wilson_interval_matches_reference_values(successes, n, low, high):
-    got = wilson(successes, n)
-    assert got == pytest.approx((low, high), abs=5e-4)
 
 
 def test_paired_difference_is_centred_on_the_mean_and_shrinks_with_n():
