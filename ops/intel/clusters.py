@@ -10,7 +10,10 @@ Heuristics (each link says which one made it and the transaction that shows it):
   clustered (they belong to the exchange).
 - self-authorization: an ERC-20 ``Approval`` to an externally owned account (not a contract, pool
   or router) links owner and spender: people approve their own other wallets, services approve
-  contracts.
+  contracts. Not when the spender collects approvals from ``COLLECTOR_MIN_OWNERS`` or more owners:
+  that is a phishing drainer (victims approving a scammer, who then pulls with ``transferFrom``)
+  or some service, not one person's second wallet, and linking would put every victim in the
+  scammer's cluster. A phisher approved by a single victim still looks like self-authorization.
 
 HDBSCAN over per-address behaviour (activity counts, counterparts, value sizes, timing) adds a
 context cluster and an outlier score; it never merges heuristic clusters.
@@ -32,6 +35,8 @@ APPROVAL_TOPIC = "0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3
 FORWARD_BLOCKS = 100
 FORWARD_SHARE = 0.9
 HOT_WALLET_MIN_DEPOSITS = 2
+#: A spender approved by this many distinct owners is nobody's own wallet (see the module docstring).
+COLLECTOR_MIN_OWNERS = 2
 
 #: Transfers the heuristics read: token or native-ether movements.
 TRANSFER_COLUMNS = ("token_address", "from_address", "to_address", "value", "transaction_hash", "block_number")
@@ -136,8 +141,8 @@ def deposit_links(transfers: pl.DataFrame, window: int = FORWARD_BLOCKS, share: 
     return pl.DataFrame(links, schema=LINK_SCHEMA), deposit_set, hot_wallets
 
 
-def approval_links(logs: pl.DataFrame, contracts: Iterable[str]) -> pl.DataFrame:
-    """Self-authorization: ERC-20 approvals whose spender is an externally owned account."""
+def _eoa_approvals(logs: pl.DataFrame, contracts: Iterable[str]) -> pl.DataFrame:
+    """(owner, spender, transaction_hash) of ERC-20 approvals to externally owned accounts."""
     not_eoa = list({c.lower() for c in contracts})
     approvals = logs.filter(
         (pl.col("topic0") == APPROVAL_TOPIC) & pl.col("topic2").is_not_null() & pl.col("topic3").is_null()
@@ -146,10 +151,25 @@ def approval_links(logs: pl.DataFrame, contracts: Iterable[str]) -> pl.DataFrame
         ("0x" + pl.col("topic2").str.slice(-40)).str.to_lowercase().alias("spender"),
         "transaction_hash",
     )
-    approvals = approvals.filter(
+    return approvals.filter(
         ~pl.col("spender").is_in(not_eoa) & (pl.col("owner") != pl.col("spender"))
         & (pl.col("spender") != "0x" + "0" * 40)
     )
+
+
+def approval_collectors(logs: pl.DataFrame, contracts: Iterable[str], min_owners: int = COLLECTOR_MIN_OWNERS) -> set[str]:
+    """Externally owned spenders approved by at least `min_owners` distinct owners."""
+    approvals = _eoa_approvals(logs, contracts)
+    counts = approvals.group_by("spender").agg(pl.col("owner").n_unique().alias("owners"))
+    return set(counts.filter(pl.col("owners") >= min_owners)["spender"].to_list())
+
+
+def approval_links(logs: pl.DataFrame, contracts: Iterable[str], min_owners: int = COLLECTOR_MIN_OWNERS) -> pl.DataFrame:
+    """Self-authorization: ERC-20 approvals whose spender is an externally owned account that no
+    other owner approved (collectors of many owners' approvals link nobody)."""
+    approvals = _eoa_approvals(logs, contracts)
+    collectors = approval_collectors(logs, contracts, min_owners)
+    approvals = approvals.filter(~pl.col("spender").is_in(list(collectors)))
     return approvals.select(
         pl.min_horizontal("owner", "spender").alias("address_a"),
         pl.max_horizontal("owner", "spender").alias("address_b"),
@@ -256,6 +276,12 @@ def pairwise_scores(predicted: dict[str, str], truth: dict[str, str]) -> tuple[f
     precision = len(p & t) / len(p) if p else 1.0
     recall = len(p & t) / len(t) if t else 1.0
     return precision, recall
+
+
+def false_merges(predicted: dict[str, str], scammer: str, victims: Iterable[str]) -> list[str]:
+    """Victims put in the scammer's cluster (address -> cluster id; unclustered addresses merge nobody)."""
+    theirs = predicted.get(scammer)
+    return sorted(v for v in victims if theirs is not None and predicted.get(v) == theirs)
 
 
 def cluster_summaries(rows: pl.DataFrame, *, sample: int = 5) -> pl.DataFrame:

@@ -9,6 +9,12 @@ Who acts: a swap's actors are its transaction's sender (``tx_from``) and the swa
 ``recipient``, minus routers and pools. Routers relay many people's swaps, so two swaps sharing a
 router share no actor. Routers are the addresses passed in plus every swap sender that relays for
 at least ``ROUTER_MIN_CLIENTS`` distinct counterparts (transaction senders, else recipients).
+
+Profit, three ways (all in the profit token's base units): ``profit`` is ours, on the matched amounts
+(a back-run that sells part of what the front-run bought is charged for that part only);
+``profit_mev_inspect`` is mev-inspect-py's convention, back-run amount out minus front-run amount in,
+whatever the sizes; ``net_profit`` is ours minus what the bundle paid to get in: gas of the front-
+and back-run and ether sent straight to the block's coinbase (``bundle_costs``).
 """
 
 from __future__ import annotations
@@ -48,8 +54,15 @@ SANDWICH_SCHEMA: dict[str, pl.DataType] = {
     "back_amount_in": pl.Float64,
     "back_amount_out": pl.Float64,
     "matched_fraction": pl.Float64,  # min(front out, back in) / max: 1.0 when sizes agree
-    "profit": pl.Float64,  # in token_front_in base units, on the matched amounts
+    "profit": pl.Float64,  # gross, in token_front_in base units, on the matched amounts
+    "profit_mev_inspect": pl.Float64,  # back_amount_out - front_amount_in (mev-inspect-py), token_front_in units
+    "gas_cost_wei": pl.Float64,  # gasUsed * effectiveGasPrice of the front- and back-run
+    "coinbase_transfer_wei": pl.Float64,  # ether the bundle's senders paid the coinbase directly
+    "cost_in_profit_token": pl.Float64,  # the two above in token_front_in units, when convertible
+    "net_profit": pl.Float64,  # profit - cost_in_profit_token; null when the cost could not be converted
 }
+#: Cost columns ``bundle_costs`` fills (null until then, and when the transactions are not indexed).
+COST_COLUMNS = ("gas_cost_wei", "coinbase_transfer_wei", "cost_in_profit_token", "net_profit")
 SANDWICH_KEY = ("front_transaction_hash", "front_log_index")
 
 ARBITRAGE_SCHEMA: dict[str, pl.DataType] = {
@@ -65,7 +78,11 @@ ARBITRAGE_SCHEMA: dict[str, pl.DataType] = {
     "log_indexes": pl.Utf8,
     "amount_in": pl.Float64,
     "amount_out": pl.Float64,
-    "profit": pl.Float64,  # in start_token base units
+    "profit": pl.Float64,  # gross, in start_token base units
+    "gas_cost_wei": pl.Float64,
+    "coinbase_transfer_wei": pl.Float64,
+    "cost_in_profit_token": pl.Float64,  # in start_token units: only when start_token is wrapped ether
+    "net_profit": pl.Float64,
 }
 ARBITRAGE_KEY = ("transaction_hash", "first_log_index")
 
@@ -196,6 +213,7 @@ def _sandwich_row(cols: dict, f: int, b: int, victims: list[int], shared: set[st
         "back_amount_out": x_out,
         "matched_fraction": matched / max(y_out, y_in) if max(y_out, y_in) else 0.0,
         "profit": profit,
+        "profit_mev_inspect": x_out - x_in,
     }
 
 
@@ -305,3 +323,113 @@ def _cycles_in_tx(cols: dict, start: int, end: int, max_hops: int, tolerance: fl
                 "profit": profit,
             }
         )
+
+
+# -- costs: gas and coinbase payments -------------------------------------------------------------
+#: Wrapped ether on mainnet; other chains name theirs (``native_tokens``), e.g. from token symbols.
+MAINNET_WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+
+
+def _tx_costs(transactions: pl.DataFrame, blocks: pl.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """(gas paid per transaction, ether paid to its block's coinbase per transaction), in wei.
+
+    Coinbase payments are the plain value transfers the indexed transactions show (``to`` is the
+    block's miner, status 1). A payment made inside a contract call (``block.coinbase.transfer``)
+    is an internal call, visible only in traces, which are not indexed: it is missed, and the net
+    profit of such a bot is overstated by it.
+    """
+    if transactions.is_empty():
+        return {}, {}
+    price = pl.coalesce(
+        pl.col("receipt_effective_gas_price").cast(pl.Float64), pl.col("gas_price").cast(pl.Float64)
+    )
+    tx = transactions.select(
+        "hash", "block_number", "from_address", "to_address",
+        (pl.col("receipt_gas_used").cast(pl.Float64) * price).alias("gas_wei"),
+        pl.col("value").cast(pl.Float64).fill_null(0.0).alias("value_wei"),
+        pl.col("receipt_status").fill_null(1).alias("status"),
+    )
+    gas = dict(tx.select("hash", "gas_wei").drop_nulls().iter_rows())
+    coinbase: dict[str, float] = {}
+    if blocks.height:
+        paid = tx.join(blocks.select(pl.col("number").alias("block_number"), "miner"), on="block_number").filter(
+            (pl.col("to_address") == pl.col("miner")) & (pl.col("value_wei") > 0) & (pl.col("status") == 1)
+        )
+        coinbase = dict(paid.select("hash", "value_wei").iter_rows())
+    return gas, coinbase
+
+
+def _bribes(transactions: pl.DataFrame, coinbase: dict[str, float]) -> dict[tuple[int, str], float]:
+    """Coinbase payments summed per (block, sender): a bundle's tip is often its own transaction."""
+    if not coinbase:
+        return {}
+    out: dict[tuple[int, str], float] = defaultdict(float)
+    for tx_hash, block, sender in transactions.select("hash", "block_number", "from_address").iter_rows():
+        if tx_hash in coinbase:
+            out[(block, sender)] += coinbase[tx_hash]
+    return out
+
+
+def bundle_costs(
+    sandwiches: pl.DataFrame,
+    arbitrages: pl.DataFrame,
+    transactions: pl.DataFrame,
+    blocks: pl.DataFrame,
+    native_tokens: Iterable[str] = (MAINNET_WETH,),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Sandwiches and arbitrages with their cost columns filled: gas, coinbase payments, net profit.
+
+    A bundle's cost is the gas its transactions burnt (gasUsed x effectiveGasPrice: base fee and
+    priority tip alike) plus the ether its senders paid the block's coinbase in that block (a tip
+    transaction of its own included). Costs are in wei; the net profit needs them in the profit
+    token, which is exact for wrapped ether (``native_tokens``) and, for a sandwich on a wrapped
+    ether pair, converted at the front-run's own price. Otherwise the net stays null and the costs
+    are still reported in wei beside it. Transactions not indexed leave every cost null.
+    """
+    native = {t.lower() for t in native_tokens}
+    gas, coinbase = _tx_costs(transactions, blocks)
+    sender = dict(transactions.select("hash", "from_address").iter_rows()) if transactions.height else {}
+    bribes = _bribes(transactions, coinbase)
+
+    def costs(block: int, txs: list[str]) -> tuple[float | None, float | None]:
+        if not all(t in gas for t in txs):
+            return None, None
+        senders = {sender[t] for t in txs if t in sender}
+        return sum(gas[t] for t in txs), sum(bribes.get((block, s), 0.0) for s in senders)
+
+    rows = []
+    for row in sandwiches.iter_rows(named=True):
+        txs = list(dict.fromkeys([row["front_transaction_hash"], row["back_transaction_hash"]]))
+        row["gas_cost_wei"], row["coinbase_transfer_wei"] = costs(row["block_number"], txs)
+        rate = None  # profit-token units per wei
+        if row["token_front_in"] in native:
+            rate = 1.0
+        elif row["token_front_out"] in native and row["front_amount_out"]:
+            rate = row["front_amount_in"] / row["front_amount_out"]
+        _net(row, rate)
+        rows.append(row)
+    # A bundle sandwiching several pools is one front-run and one back-run: charge its costs once,
+    # to its first pool's row, so sums over the table count them once.
+    seen: set[tuple[str, str]] = set()
+    for row in sorted(rows, key=lambda r: (r["front_transaction_hash"], r["front_log_index"])):
+        pair = (row["front_transaction_hash"], row["back_transaction_hash"])
+        if pair in seen and row["gas_cost_wei"] is not None:
+            row["gas_cost_wei"] = row["coinbase_transfer_wei"] = 0.0
+            if row["cost_in_profit_token"] is not None:
+                row["cost_in_profit_token"], row["net_profit"] = 0.0, row["profit"]
+        seen.add(pair)
+    arb_rows = []
+    for row in arbitrages.iter_rows(named=True):
+        row["gas_cost_wei"], row["coinbase_transfer_wei"] = costs(row["block_number"], [row["transaction_hash"]])
+        _net(row, 1.0 if row["start_token"] in native else None)
+        arb_rows.append(row)
+    return (pl.DataFrame(rows, schema=SANDWICH_SCHEMA) if rows else sandwiches,
+            pl.DataFrame(arb_rows, schema=ARBITRAGE_SCHEMA) if arb_rows else arbitrages)
+
+
+def _net(row: dict, rate: float | None) -> None:
+    if row["gas_cost_wei"] is None or rate is None:
+        row["cost_in_profit_token"] = row["net_profit"] = None
+        return
+    row["cost_in_profit_token"] = (row["gas_cost_wei"] + row["coinbase_transfer_wei"]) * rate
+    row["net_profit"] = row["profit"] - row["cost_in_profit_token"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
-CONTRACTS = ("token", "pair", "router", "arb_bot", "executor", "vault")
+CONTRACTS = ("token", "pair", "router", "arb_bot", "executor", "vault", "sandwich_bot")
 
 #: EIP-1967 implementation slot: keccak256("eip1967.proxy.implementation") - 1.
 EIP1967_IMPLEMENTATION_SLOT = 0x360894A13BA1A3210667C828492DB98DCA3E2076CC3735A920A3CA505D382BBC

@@ -5,7 +5,11 @@ an EIP-1967 proxy and an EIP-1167 clone of a token, an arbitrage bot, a DELEGATE
 SELFDESTRUCT vault), then plays blocks of several transactions each, in a chosen order (it builds
 every block itself and mines it): traders swapping, a sandwich bot, an arbitrage bot, exchange
 deposit addresses sweeping to a hot wallet, approvals to externally owned accounts and scam
-addresses that collect and forward. Same seed, same chain: timestamps and mixHash are fixed, so
+addresses that collect and forward. The sandwiches include the hard cases detectors get wrong:
+several pools in one bundle, legs routed through an intermediate pool, a bot contract behind a
+public router or calling pairs itself for rotating senders, a back-run selling part of what was
+bought, and an attempt whose back-run reverted; phishing approvals (victims approving a scammer
+who drains them) stand beside approvals people give their own other wallets. Same seed, same chain: timestamps and mixHash are fixed, so
 even block hashes repeat.
 
 Ground truth file (JSON, all addresses and hashes lowercase 0x-hex, amounts as decimal strings of
@@ -15,14 +19,23 @@ base units, block numbers as ints)::
       "format": 1, "seed": int, "chain_id": int, "first_block": int, "last_block": int,
       "accounts": {"deployer": addr, "traders": [addr], "sandwich_bot": addr, "arbitrage_owner": addr,
                    "hot_wallet": addr, "deposit_addresses": [addr], "exchange_users": [addr],
-                   "scam_addresses": [addr], "scam_cashouts": [addr], "approval_spenders": [addr]},
+                   "scam_addresses": [addr], "scam_cashouts": [addr], "approval_spenders": [addr],
+                   "sandwich_operators": [addr], "phisher": addr, "phishing_victims": [addr]},
       "tokens": [{"address", "symbol", "decimals", "kind": "erc20" | "eip1967_proxy" | "eip1167_clone"}],
       "pools": [{"address", "token0", "token1", "router", "venue"}],
       "routers": [{"address", "venue"}],
       "contracts": {name: addr},                  # every contract the scenario deployed, by role
       "sandwiches": [{"block", "pool", "attacker", "front_tx", "victim_txs": [tx], "back_tx",
-                      "token_in", "token_out", "profit"}],  # profit in token_in, from the Swap logs
+                      "token_in", "token_out", "profit",   # profit in token_in, from the Swap logs
+                      "gas_cost_wei", "coinbase_wei"}],     # what the bundle paid: gas, a tip to the coinbase
+      "hard_sandwiches": [{"kind": "multi_pool" | "multi_hop" | "router_bot" | "contract_bot" | "partial_backrun",
+                           "block", "pools": [addr], "attacker", "senders": [addr], "front_tx",
+                           "victim_txs": [tx], "back_tx", "profit_token", "gas_cost_wei",
+                           "raw_profit"}],  # back-run's take minus front-run's spend, in profit_token
+      "failed_sandwiches": [{"block", "pool", "attacker", "front_tx", "victim_txs": [tx], "back_tx",
+                             "reason"}],  # the back-run reverted: no sandwich happened
       "non_sandwiches": [{"block", "pool", "actor", "txs": [buy, sell]}],  # buy-then-sell, no victim
+      "phishing": [{"scammer", "victims": [addr], "approval_txs": [tx], "drain_txs": [tx]}],
       "arbitrages": [{"block", "tx", "bot", "owner", "pools": [addr], "token_path": [addr],
                       "amount_in", "profit", "profit_token"}],  # token_path starts and ends alike
       "clusters": [{"deposit_address", "hot_wallet", "members": [addr], "deposit_txs": [tx],
@@ -48,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from resources.devnet import compiler
-from resources.devnet.chain import DevnetBackend
+from resources.devnet.chain import BLOCK_BUILDER, DevnetBackend
 
 GWEI = 10**9
 ETHER = 10**18
@@ -208,6 +221,22 @@ class World:
         )
         return self.send(trader, pool.router, data, gas=250_000, tip=tip, expect_failure=expect_failure)
 
+    def swap_path(self, trader: str, router: str, path: list[str], amount_in: int, *, tip: int = GWEI,
+                  min_out: int = 0, expect_failure: str | None = None) -> str:
+        data = encode_call("swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
+                           amount_in, min_out, path, trader, DEADLINE)
+        return self.send(trader, router, data, gas=350_000, tip=tip, expect_failure=expect_failure)
+
+    def quote_path(self, pools: list[Pool], path: list[str], amount_in: int) -> int:
+        """What a path pays out now (pending state), hop by hop."""
+        for pool, token in zip(pools, path, strict=False):
+            amount_in = self.quote(pool, token, amount_in)
+        return amount_in
+
+    def costs(self, txs: list[str]) -> int:
+        """Gas the mined transactions paid, in wei (gasUsed x effectiveGasPrice)."""
+        return sum(int(self.receipt(t)["gasUsed"], 16) * int(self.receipt(t)["effectiveGasPrice"], 16) for t in txs)
+
     def transfer_token(self, sender: str, token: str, receiver: str, amount: int) -> str:
         return self.send(sender, token, encode_call("transfer(address,uint256)", receiver, amount), gas=90_000)
 
@@ -266,6 +295,9 @@ def _assign_accounts(addresses: list[str], rng: random.Random, scams: int = 2) -
         "scam_addresses": many(scams),
         "scam_cashouts": many(scams),
         "approval_spenders": many(2),
+        "sandwich_operators": many(2),  # two senders driving one sandwich-bot contract
+        "phisher": next(take),
+        "phishing_victims": many(4),
     }
     roles["others"] = list(take)  # scam victims and bystanders
     return roles
@@ -327,6 +359,9 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
     bot_owner = a["arbitrage_owner"]
     world.contracts["arbitrage_bot"] = "0x" + _contract_address(bot_owner, world.backend.pending_nonce(bot_owner)).hex()
     world.send(bot_owner, None, built["arb_bot"].bytecode, gas=3_000_000)
+    operator = a["sandwich_operators"][0]
+    world.contracts["sandwich_contract"] = "0x" + _contract_address(operator, world.backend.pending_nonce(operator)).hex()
+    world.send(operator, None, built["sandwich_bot"].bytecode, gas=3_000_000)
     proxy = "0x" + _contract_address(me, world.backend.pending_nonce(me)).hex()
     proxy_tx = world.send(me, None, compiler.eip1967_initcode(_b(logic)), gas=300_000)
     clone = "0x" + _contract_address(me, world.backend.pending_nonce(me)).hex()
@@ -367,12 +402,13 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
         for symbol, amount in (("WETH", 200), ("USDC", 400_000), ("DAI", 400_000)):
             world.send(me, t[symbol], encode_call("mint(address,uint256)", holder, amount * unit[symbol]), gas=90_000)
             world.mine_if_full()
-    for holder in a["exchange_users"] + a["others"]:  # they only ever move USDC
+    for holder in a["exchange_users"] + a["others"] + a["phishing_victims"]:  # they only ever move USDC
         world.send(me, t["USDC"], encode_call("mint(address,uint256)", holder, 20_000 * unit["USDC"]), gas=90_000)
         world.mine_if_full()
-    for symbol, amount in (("WETH", 200), ("USDC", 400_000), ("DAI", 400_000)):
-        world.send(me, t[symbol], encode_call("mint(address,uint256)", world.contracts["arbitrage_bot"],
-                                               amount * unit[symbol]), gas=90_000)
+    for bot in (world.contracts["arbitrage_bot"], world.contracts["sandwich_contract"]):
+        for symbol, amount in (("WETH", 200), ("USDC", 400_000), ("DAI", 400_000)):
+            world.send(me, t[symbol], encode_call("mint(address,uint256)", bot, amount * unit[symbol]), gas=90_000)
+        world.mine_if_full()
     for holder in a["exchange_users"] + a["traders"][:5]:
         world.send(me, proxy, encode_call("mint(address,uint256)", holder, 5_000 * ETHER), gas=90_000)
         world.send(me, clone, encode_call("mint(address,uint256)", holder, 1_000 * ETHER), gas=90_000)
@@ -389,6 +425,12 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
                            gas=60_000)
                 world.mine_if_full()
     world.send(me, executor, encode_call("execute(address,bytes)", logic, selector("symbol()")), gas=150_000)
+    bot, (operator, second) = world.contracts["sandwich_contract"], a["sandwich_operators"]
+    world.send(operator, bot, encode_call("setOperator(address,bool)", second, True), gas=60_000)
+    for venue, symbols in (("A", ("WETH", "USDC", "DAI")), ("B", ("WETH", "USDC"))):
+        for symbol in symbols:
+            world.send(operator, bot, encode_call("approve(address,address)", t[symbol], world.routers[venue]),
+                       gas=80_000)
     world.mine()
 
 
@@ -416,12 +458,151 @@ def _sandwich(world: World, rng: random.Random, pool_name: str) -> None:
         reserve_in, reserve_out = reserve_in + size, reserve_out - out
         victim_txs.append(world.swap(victim, pool, token_in, size, tip=2 * GWEI, min_out=out * 97 // 100))
     back = world.swap(attacker, pool, token_out, front_out, tip=GWEI)
+    bribe = rng.randint(1, 20) * ETHER // 1000 if rng.random() < 0.5 else 0
+    if bribe:  # the bundle's tip to the block builder, as a transaction of its own
+        world.transfer_eth(attacker, BLOCK_BUILDER, bribe)
     block = world.mine()
     back_out = _swap_amount_out(world.receipt(back), pool)
     world.truth["sandwiches"].append({
         "block": block, "pool": pool.address, "attacker": attacker, "front_tx": front, "victim_txs": victim_txs,
         "back_tx": back, "token_in": token_in, "token_out": token_out, "profit": str(back_out - front_in),
+        "gas_cost_wei": str(world.costs([front, back])), "coinbase_wei": str(bribe),
     })
+
+
+def _victims_on(world: World, rng: random.Random, pool: Pool, token_in: str, n: int, exclude=()) -> list[str]:
+    """`n` traders swapping `token_in` on `pool` (2-4 % of its reserve each), in the pending block."""
+    txs = []
+    for victim in rng.sample([x for x in world.accounts["traders"] if x not in exclude], n):
+        r0, r1 = world.reserves(pool)
+        reserve_in = r0 if token_in == pool.token0 else r1
+        size = world.affordable(victim, token_in, reserve_in * rng.randint(200, 400) // 10_000)
+        txs.append(world.swap(victim, pool, token_in, size, tip=2 * GWEI, min_out=world.quote(pool, token_in, size) * 97 // 100))
+    return txs
+
+
+def _front_size(world: World, pool: Pool, token_in: str, holder: str, rng: random.Random) -> int:
+    r0, r1 = world.reserves(pool)
+    return world.affordable(holder, token_in, (r0 if token_in == pool.token0 else r1) * rng.randint(150, 300) // 10_000)
+
+
+def _hard_sandwich(world: World, rng: random.Random, kind: str) -> None:
+    """One of the sandwiches that are easy to get wrong; its truth says what was planted.
+
+    multi_pool: one bundle sandwiches the same pair on two venues (a bot contract through both
+    routers). multi_hop: the bot's legs route through an intermediate pool; victims trade on the
+    last hop's pool. router_bot: the bot contract relays through a public router, front- and back-run
+    sent by different operators. contract_bot: the same contract paying pairs itself, senders
+    swapped. partial_backrun: the back-run sells 40-70 % of what the front-run bought.
+    """
+    a, p, t = world.accounts, world.pools, world.tokens
+    bot, (op1, op2) = world.contracts["sandwich_contract"], a["sandwich_operators"]
+    eoa = a["sandwich_bot"]
+    case: dict[str, Any] = {"kind": kind}
+    if kind == "multi_pool":
+        pools = [p["WETH/USDC#A"], p["WETH/USDC#B"]]
+        token_in = rng.choice([t["WETH"], t["USDC"]])
+        token_out = world.other(pools[0], token_in)
+        amounts = [_front_size(world, q, token_in, bot, rng) // 2 for q in pools]
+        outs = [world.quote(q, token_in, x) for q, x in zip(pools, amounts, strict=True)]
+        routers = [q.router for q in pools]
+        call = "viaRouter(address[],address[][],uint256[],uint256[])"
+        front = world.send(op1, bot, encode_call(call, routers, [[token_in, token_out]] * 2, amounts, [0, 0]),
+                           gas=600_000, tip=5 * GWEI)
+        victims = [tx for q in pools for tx in _victims_on(world, rng, q, token_in, 1)]
+        back = world.send(op1, bot, encode_call(call, routers, [[token_out, token_in]] * 2, outs, [0, 0]),
+                          gas=600_000, tip=GWEI)
+        case.update(pools=[q.address for q in pools], attacker=bot, senders=[op1], profit_token=token_in)
+    elif kind == "multi_hop":
+        first, target = p["WETH/USDC#A"], p["USDC/DAI#A"]
+        path = [t["WETH"], t["USDC"], t["DAI"]]
+        amount = _front_size(world, first, t["WETH"], eoa, rng) // 2
+        got = world.quote_path([first, target], path, amount)
+        front = world.swap_path(eoa, first.router, path, amount, tip=5 * GWEI)
+        victims = _victims_on(world, rng, target, t["USDC"], rng.randint(1, 2))
+        back = world.swap_path(eoa, first.router, path[::-1], got, tip=GWEI)
+        case.update(pools=[target.address], attacker=eoa, senders=[eoa], profit_token=t["WETH"])
+    elif kind in ("router_bot", "contract_bot"):
+        pool = p[rng.choice(["WETH/USDC#A", "WETH/DAI#A"])]
+        token_in = rng.choice([pool.token0, pool.token1])
+        token_out = world.other(pool, token_in)
+        amount = _front_size(world, pool, token_in, bot, rng)
+        out = world.quote(pool, token_in, amount)
+        first_sender, second_sender = (op1, op2) if kind == "router_bot" else (op2, op1)
+        if kind == "router_bot":
+            call = "viaRouter(address[],address[][],uint256[],uint256[])"
+            legs = [encode_call(call, [pool.router], [[token_in, token_out]], [amount], [0]), None]
+        else:
+            call = "direct(address,address,uint256,uint256)"
+            legs = [encode_call(call, pool.address, token_in, amount, 0), None]
+        front = world.send(first_sender, bot, legs[0], gas=400_000, tip=5 * GWEI)
+        victims = _victims_on(world, rng, pool, token_in, rng.randint(1, 2))
+        if kind == "router_bot":
+            back_data = encode_call(call, [pool.router], [[token_out, token_in]], [out], [0])
+        else:
+            back_data = encode_call(call, pool.address, token_out, out, 0)
+        back = world.send(second_sender, bot, back_data, gas=400_000, tip=GWEI)
+        case.update(pools=[pool.address], attacker=bot, senders=[first_sender, second_sender], profit_token=token_in)
+    else:  # partial_backrun
+        pool = p[rng.choice(["WETH/USDC#A", "WETH/DAI#A", "WETH/USDC#B"])]
+        token_in = rng.choice([pool.token0, pool.token1])
+        token_out = world.other(pool, token_in)
+        amount = _front_size(world, pool, token_in, eoa, rng)
+        out = world.quote(pool, token_in, amount)
+        front = world.swap(eoa, pool, token_in, amount, tip=5 * GWEI)
+        victims = _victims_on(world, rng, pool, token_in, rng.randint(1, 2))
+        sold = out * rng.randint(40, 70) // 100
+        back = world.swap(eoa, pool, token_out, sold, tip=GWEI)
+        case.update(pools=[pool.address], attacker=eoa, senders=[eoa], profit_token=token_in, sold_fraction=sold / out)
+    block = world.mine()
+    spent = sum(_moved(world.receipt(front), case["profit_token"], case["attacker"]))
+    earned = sum(_moved(world.receipt(back), case["profit_token"], case["attacker"], inbound=True))
+    case.update(block=block, front_tx=front, back_tx=back, victim_txs=victims, raw_profit=str(earned - spent),
+                gas_cost_wei=str(world.costs([front, back])))
+    world.truth["hard_sandwiches"].append(case)
+
+
+def _moved(receipt: dict[str, Any], token: str, holder: str, inbound: bool = False) -> list[int]:
+    """Amounts of `token` the receipt's Transfer logs move out of (or into) `holder`."""
+    return [v for tok, frm, to, v in _token_transfers(receipt) if tok == token and (to if inbound else frm) == holder]
+
+
+def _failed_sandwich(world: World, rng: random.Random) -> None:
+    """Front-run and victims go through; the back-run reverts (its minimum out cannot be met)."""
+    pool = world.pools[rng.choice(["WETH/USDC#A", "WETH/DAI#A"])]
+    eoa = world.accounts["sandwich_bot"]
+    token_in = rng.choice([pool.token0, pool.token1])
+    amount = _front_size(world, pool, token_in, eoa, rng)
+    out = world.quote(pool, token_in, amount)
+    front = world.swap(eoa, pool, token_in, amount, tip=5 * GWEI)
+    victims = _victims_on(world, rng, pool, token_in, 1)
+    reason = "insufficient output amount"
+    back = world.swap(eoa, pool, world.other(pool, token_in), out, tip=GWEI, min_out=10**30, expect_failure=reason)
+    block = world.mine()
+    world.truth["failed_sandwiches"].append({"block": block, "pool": pool.address, "attacker": eoa, "front_tx": front,
+                                             "victim_txs": victims, "back_tx": back, "reason": reason})
+
+
+def _phishing(world: World, rng: random.Random) -> None:
+    """Two victims approve the phisher for all their USDC; the phisher pulls half of it with transferFrom."""
+    phisher, usdc = world.accounts["phisher"], world.tokens["USDC"]
+    entry = world.truth["phishing"][0] if world.truth["phishing"] else None
+    if entry is None:
+        entry = {"scammer": phisher, "victims": [], "approval_txs": [], "drain_txs": []}
+        world.truth["phishing"].append(entry)
+    fresh = [x for x in world.accounts["phishing_victims"] if x not in entry["victims"]]
+    for victim in rng.sample(fresh if len(fresh) >= 2 else world.accounts["phishing_victims"], 2):
+        entry["approval_txs"].append(world.send(victim, usdc, encode_call("approve(address,uint256)", phisher, MAX_UINT),
+                                                gas=60_000))
+        take = world.balance_of(usdc, victim) // 2
+        entry["drain_txs"].append(world.send(phisher, usdc, encode_call(
+            "transferFrom(address,address,uint256)", victim, phisher, take), gas=90_000))
+        if victim not in entry["victims"]:
+            entry["victims"].append(victim)
+    world.mine()
+
+
+HARD_SANDWICHES = ("multi_pool", "multi_hop", "router_bot", "contract_bot", "partial_backrun")
 
 
 def _not_a_sandwich(world: World, rng: random.Random) -> None:
@@ -605,8 +786,9 @@ class _Scams:
 
 
 def _approval_to_eoa(world: World, rng: random.Random, block_hint: int, drain: bool) -> None:
-    owner = rng.choice(world.accounts["traders"][5:])
-    spender = rng.choice(world.accounts["approval_spenders"])
+    # Each spender is one owner's other wallet: a spender many owners approve is someone else's.
+    k = rng.randrange(len(world.accounts["approval_spenders"]))
+    owner, spender = world.accounts["traders"][5 + k], world.accounts["approval_spenders"][k]
     symbol = rng.choice(["USDC", "DAI", "pUSD"]) if owner in world.accounts["traders"][:5] else rng.choice(["USDC", "DAI"])
     token = world.tokens[symbol]
     unlimited = rng.random() < 0.6
@@ -630,7 +812,8 @@ def _empty_truth(seed: int, roles: dict[str, Any], chain_id: int) -> dict[str, A
         "format": 1, "seed": seed, "chain_id": chain_id, "first_block": 0, "last_block": 0, "accounts": accounts,
         "tokens": [], "pools": [], "routers": [], "contracts": {}, "sandwiches": [], "non_sandwiches": [],
         "arbitrages": [], "clusters": [], "scam_addresses": [], "approvals_to_eoas": [], "proxies": [],
-        "clones": [], "risky_contracts": [], "failed_txs": [],
+        "clones": [], "risky_contracts": [], "failed_txs": [], "hard_sandwiches": [], "failed_sandwiches": [],
+        "phishing": [],
     }
 
 
@@ -655,6 +838,7 @@ def play(seed: int, *, blocks: int = DEFAULT_BLOCKS, cache_dir: Path | None = No
     special: dict[int, str] = {}
     plan = ["sandwich"] * 6 + ["not_sandwich"] * 3 + ["arbitrage"] * 5 + ["approval"] * 2 + ["approval_drain"] * 2
     plan += ["failed_swap", "vault_destroy"]
+    plan += [*HARD_SANDWICHES, "failed_sandwich", "phishing", "phishing"] * max(1, blocks // 40)
     for slot, kind in zip(slots, plan, strict=False):
         special[slot] = kind
     exchange, scams = _Exchange(world, rng), _Scams(world, rng)
@@ -675,6 +859,18 @@ def play(seed: int, *, blocks: int = DEFAULT_BLOCKS, cache_dir: Path | None = No
             _arbitrage(world, rng)
         elif kind in ("approval", "approval_drain"):
             _approval_to_eoa(world, rng, block, drain=kind == "approval_drain")
+        elif kind in HARD_SANDWICHES or kind in ("failed_sandwich", "phishing"):
+            # Transfers only (no swaps to disturb the bundle): deposits and lures go on meanwhile.
+            if rng.random() < 0.8:
+                exchange.deposit(block)
+            if rng.random() < 0.7:
+                scams.lure(block)
+            if kind == "failed_sandwich":
+                _failed_sandwich(world, rng)
+            elif kind == "phishing":
+                _phishing(world, rng)
+            else:
+                _hard_sandwich(world, rng, kind)
         else:
             for _ in range(rng.randint(1, 3)):
                 world.random_trade(rng)
