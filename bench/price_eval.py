@@ -42,6 +42,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from ops.intervals import wilson
 from ops.market.cleaning import clean_ohlcv
 from ops.market.features import compute_features
 from ops.market.parsing import read_market_csv
@@ -112,8 +113,8 @@ def evaluate(path: Path, folds: int, max_bars: int, threads: int, console: Conso
         "last_test_ts": str(evaluation.folds["test_last_ts"].max())[:10],
         "gates": f"{int(evaluation.summary[1]['gates_passed'])}/{int(evaluation.summary[1]['folds'])}",
         "horizons": {h: horizon_table(preds.filter(pl.col("horizon") == h), h) for h in HORIZONS},
-        "direction": {h: (evaluation.summary[h]["directional_accuracy"], evaluation.summary[h]["up_share"])
-                      for h in HORIZONS},
+        "direction": {h: (evaluation.summary[h]["directional_accuracy"], evaluation.summary[h]["up_share"],
+                          int(evaluation.summary[h]["moved_rows"])) for h in HORIZONS},
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -137,9 +138,11 @@ def print_series(r: dict, console: Console) -> None:
                           f"{dm.stat:+.3f}" if dm else "-", f"{dm.pvalue:.4f}" if dm else "-")
         console.print(table)
         coverage = ", ".join(f"fold {f} {c:.3f}" for f, c in result["coverage"].items())
-        accuracy, up = r["direction"][h]
+        accuracy, up, moved = r["direction"][h]
+        low, high = wilson(round(accuracy * moved), moved)
         console.print(f"  80 % interval coverage: {coverage} (pooled {result['coverage_all']:.3f}); "
-                      f"directional accuracy {accuracy:.3f} vs up-share {up:.3f}; promoted-by-gate MAE "
+                      f"directional accuracy {accuracy:.3f} [{low:.3f}, {high:.3f}] vs up-share {up:.3f}; "
+                      f"promoted-by-gate MAE "
                       f"{result['mae_promoted']:.6f} (gates passed {r['gates']})")
 
 

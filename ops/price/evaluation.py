@@ -134,6 +134,7 @@ def metrics(y: np.ndarray, pred: np.ndarray, lower: np.ndarray, upper: np.ndarra
         "mae_promoted": mae_promoted,
         "mae_ratio_promoted": mae_persistence / mae_promoted if mae_promoted > 0 else float("nan"),
         "directional_accuracy": direction,
+        "moved_rows": float(moved.sum()),
         "up_share": up_share,
         "direction_edge": direction - max(up_share, 1 - up_share) if moved.any() else float("nan"),
         "coverage": float(((y >= lower) & (y <= upper)).mean()),
