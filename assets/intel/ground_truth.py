@@ -88,7 +88,7 @@ def sandwich_check(truth: dict[str, Any] | None, where: str, span: tuple[int, in
             "precision": dg.MetadataValue.float(everything["precision"] if everything["precision"] is not None else 1.0),
             "precision_ci95": dg.MetadataValue.text(
                 f"[{everything['precision_lo']:.3f}, {everything['precision_hi']:.3f}]"
-                if everything["precision_lo"] is not None else "no detections"),
+                if everything["precision"] is not None else "no detections"),
             "false_reports": dg.MetadataValue.int(wrong),
             "missed_kinds": dg.MetadataValue.text(",".join(missed["kind"].to_list()) or "none"),
             "f1": dg.MetadataValue.float(f1(ours)),

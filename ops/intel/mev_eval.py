@@ -17,7 +17,6 @@ case has that pair (a multi-pool case is found only when every one of its pools 
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from ops.intel.swaps import normalize_swaps
+from ops.intervals import wilson
 
 #: Planted kinds a detector should find, and kinds it must not report.
 POSITIVE_KINDS = ("simple", "multi_pool", "multi_hop", "router_bot", "contract_bot", "partial_backrun")
@@ -34,17 +34,6 @@ EXPECTED_KINDS = POSITIVE_KINDS
 
 PAIR_SCHEMA = {"block_number": pl.Int64, "pool": pl.Utf8, "front_transaction_hash": pl.Utf8,
                "back_transaction_hash": pl.Utf8}
-
-
-def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """Wilson score interval of a proportion (95 % by default); (None, None) with no trials."""
-    if trials <= 0:
-        return None, None
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def planted_sandwiches(truth: Mapping[str, Any]) -> list[dict[str, Any]]:

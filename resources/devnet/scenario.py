@@ -628,6 +628,21 @@ def _cycle_profit(world: World, pools: list[Pool], path: list[str], amount: int,
     return amount
 
 
+def _best_cycle(world: World, cycles: list, reserves: dict[str, tuple[int, int]]) -> tuple[int, int, list[Pool], list[str]]:
+    """(profit, amount, pools, path) of the most profitable cycle at `reserves` (a coarse search)."""
+    best: tuple[int, int, list[Pool], list[str]] | None = None
+    for pools, path in cycles:
+        pool0 = pools[0]
+        start_reserve = reserves[pool0.address][0 if path[0] == pool0.token0 else 1]
+        for bps in range(5, 400, 5):  # a coarse search is enough to land in profit
+            amount = start_reserve * bps // 10_000
+            profit = _cycle_profit(world, pools, path, amount, reserves) - amount
+            if best is None or profit > best[0]:
+                best = (profit, amount, pools, path)
+    assert best is not None
+    return best
+
+
 def _arbitrage(world: World, rng: random.Random) -> None:
     """A whale moves one pool; in the same block the bot closes the gap with a profitable cycle."""
     t, p = world.tokens, world.pools
@@ -640,20 +655,20 @@ def _arbitrage(world: World, rng: random.Random) -> None:
         cycles = [([p["WETH/USDC#A"], p["USDC/DAI#A"], p["WETH/DAI#A"]], [t["WETH"], t["USDC"], t["DAI"], t["WETH"]]),
                   ([p["WETH/DAI#A"], p["USDC/DAI#A"], p["WETH/USDC#A"]], [t["WETH"], t["DAI"], t["USDC"], t["WETH"]])]
     whale = rng.choice(world.accounts["traders"])
-    r0, r1 = world.reserves(whale_pool)
-    size = (r0 if whale_in == whale_pool.token0 else r1) * rng.randint(300, 600) // 10_000
-    world.swap(whale, whale_pool, whale_in, world.affordable(whale, whale_in, size))
-    reserves = {pool.address: world.reserves(pool) for pool in p.values()}
-    best: tuple[int, int, list[Pool], list[str]] | None = None
-    for pools, path in cycles:
-        pool0 = pools[0]
-        start_reserve = reserves[pool0.address][0 if path[0] == pool0.token0 else 1]
-        for bps in range(5, 400, 5):  # a coarse search is enough to land in profit
-            amount = start_reserve * bps // 10_000
-            profit = _cycle_profit(world, pools, path, amount, reserves) - amount
-            if best is None or profit > best[0]:
-                best = (profit, amount, pools, path)
-    assert best is not None and best[0] > 0, "the whale trade left no arbitrage"
+    bps = rng.randint(300, 600)
+    # The drawn direction, unless it only closes an earlier gap between the venues: then the other.
+    for side in (whale_in, world.other(whale_pool, whale_in)):
+        r0, r1 = world.reserves(whale_pool)
+        size = world.affordable(whale, side, (r0 if side == whale_pool.token0 else r1) * bps // 10_000)
+        reserves = {pool.address: world.reserves(pool) for pool in p.values()}
+        out = world.quote(whale_pool, side, size)
+        reserves[whale_pool.address] = (r0 + size, r1 - out) if side == whale_pool.token0 else (r0 - out, r1 + size)
+        best = _best_cycle(world, cycles, reserves)
+        if best[0] > 0:
+            break
+    assert best[0] > 0, "the whale trade left no arbitrage"
+    world.swap(whale, whale_pool, side, size)
+    assert {pool.address: world.reserves(pool) for pool in p.values()} == reserves
     profit, amount, pools, path = best
     bot, owner = world.contracts["arbitrage_bot"], world.accounts["arbitrage_owner"]
     data = encode_call("execute(address[],address[],uint256,uint256)", [q.address for q in pools], path, amount, 1)

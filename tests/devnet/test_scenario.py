@@ -42,6 +42,71 @@ def test_every_kind_of_event_was_played(truth):
     assert len(truth["clusters"]) >= 3 and len(truth["scam_addresses"]) == 2
     assert truth["proxies"] and truth["clones"] and len(truth["risky_contracts"]) >= 4
     assert truth["last_block"] > truth["first_block"] and truth["failed_txs"]
+    assert {c["kind"] for c in truth["hard_sandwiches"]} == set(scenario.HARD_SANDWICHES)
+    assert truth["failed_sandwiches"] and len(truth["phishing"][0]["victims"]) >= 2
+
+
+def test_hard_sandwiches_are_what_their_kind_says(rpc, truth):
+    bot = truth["contracts"]["sandwich_contract"]
+    for case in truth["hard_sandwiches"]:
+        front, back = (rpc("eth_getTransactionReceipt", h) for h in (case["front_tx"], case["back_tx"]))
+        victims = [rpc("eth_getTransactionReceipt", h) for h in case["victim_txs"]]
+        assert {r["blockNumber"] for r in (front, back, *victims)} == {hex(case["block"])}
+        assert all(r["status"] == "0x1" for r in (front, back, *victims))
+        order = [int(r["transactionIndex"], 16) for r in (front, *victims, back)]
+        assert order == sorted(order)
+        front_pools = {s[0] for s in _swaps(front)}
+        assert set(case["pools"]) <= front_pools and set(case["pools"]) <= {s[0] for s in _swaps(back)}
+        assert all(any(s[0] in case["pools"] for s in _swaps(v)) for v in victims)
+        kind = case["kind"]
+        if kind == "multi_pool":
+            assert len(case["pools"]) == 2 and len(_swaps(front)) == 2 and front["to"] == bot
+        elif kind == "multi_hop":
+            assert len(_swaps(front)) == 2 and len(_swaps(back)) == 2  # through an intermediate pool
+            assert len(front_pools - set(case["pools"])) == 1
+        elif kind in ("router_bot", "contract_bot"):
+            assert front["from"] != back["from"] and front["to"] == back["to"] == bot  # rotating senders
+            senders = {s[2] for s in _swaps(front) + _swaps(back)}
+            assert (senders == {bot}) == (kind == "contract_bot")  # calls the pair itself, or a router does
+        else:  # partial_backrun: sells back less than it bought
+            bought = max(_swaps(front)[0][1][2:])
+            sold = max(_swaps(back)[0][1][:2])
+            assert sold < bought and abs(sold / bought - case["sold_fraction"]) < 1e-9
+
+
+def test_failed_sandwich_back_run_reverted_and_the_tips_reached_the_coinbase(rpc, truth):
+    for case in truth["failed_sandwiches"]:
+        assert rpc("eth_getTransactionReceipt", case["front_tx"])["status"] == "0x1"
+        back = rpc("eth_getTransactionReceipt", case["back_tx"])
+        assert back["status"] == "0x0" and back["logs"] == []
+        assert {"block": case["block"], "tx": case["back_tx"], "reason": case["reason"]} in truth["failed_txs"]
+    tipped = [s for s in truth["sandwiches"] if int(s["coinbase_wei"])]
+    assert tipped
+    for s in tipped:
+        block = rpc("eth_getBlockByNumber", hex(s["block"]), True)
+        tips = [t for t in block["transactions"] if t["to"] == block["miner"] and t["from"] == s["attacker"]]
+        assert sum(int(t["value"], 16) for t in tips) == int(s["coinbase_wei"])
+    for s in truth["sandwiches"]:
+        receipts = [rpc("eth_getTransactionReceipt", h) for h in (s["front_tx"], s["back_tx"])]
+        assert sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in receipts) == int(s["gas_cost_wei"])
+
+
+def test_phishing_victims_approve_the_scammer_who_pulls_their_tokens(rpc, truth):
+    entry = truth["phishing"][0]
+    assert entry["scammer"] == truth["accounts"]["phisher"]
+    assert rpc("eth_getCode", entry["scammer"], "latest") == "0x"
+    owners = set()
+    for tx in entry["approval_txs"]:
+        log = rpc("eth_getTransactionReceipt", tx)["logs"][0]
+        assert log["topics"][0] == APPROVAL and log["topics"][2][-40:] == entry["scammer"][2:]
+        owners.add("0x" + log["topics"][1][-40:])
+    assert owners == set(entry["victims"])
+    for tx in entry["drain_txs"]:
+        receipt = rpc("eth_getTransactionReceipt", tx)
+        assert receipt["from"] == entry["scammer"]
+        moved = [log for log in receipt["logs"] if log["topics"][0] == TRANSFER]
+        assert moved and "0x" + moved[0]["topics"][1][-40:] in owners
+        assert moved[0]["topics"][2][-40:] == entry["scammer"][2:]
 
 
 def test_sandwiches_are_front_victims_back_in_one_block(rpc, truth):
