@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from ops.fraud.anomaly import AnomalyModel, fit_anomaly_model
+from ops.fraud.anomaly import AnomalyModel, evaluate_anomaly, fit_anomaly_model
 from ops.fraud.dataset import load_public_dataset, read_label_file, training_frame
 from ops.fraud.drift import PSI_WARN, psi_per_feature
 from ops.fraud.evaluation import calibration_png, evaluation_report
@@ -58,7 +58,8 @@ class FraudModelConfig(dg.Config):
 
     max_iter: int = Field(200, description="Boosting iterations of each calibrated booster.")
     calibration_folds: int = Field(3, description="Isotonic calibration folds (grouped by address).")
-    test_fraction: float = Field(0.2, description="Share of addresses held out for evaluation.")
+    test_fraction: float = Field(0.2, description="Share of addresses held out for evaluation (and for calibration).")
+    bootstrap: int = Field(1000, description="Address resamples behind each 95 % CI.")
     seed: int = 0
 
 
@@ -169,16 +170,23 @@ def fraud_model(
     model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
     """A calibrated gradient-boosting fraud classifier trained on every labelled address available (the
-    public data set, devnet labels, API feedback). Evaluated on addresses held out by a grouped split;
-    promoted only when its held-out ROC-AUC reaches FRAUD_MIN_ROC_AUC."""
+    public data set, devnet labels, API feedback). Evaluated on addresses held out by a grouped split
+    (thresholds chosen on a separate calibration split), beside a logistic-regression baseline and the
+    prior, each figure with its 95 % CI; anomaly and cluster context join the score only when that
+    evaluation shows the fused score beats the classifier alone. Promoted only when the held-out ROC-AUC
+    reaches FRAUD_MIN_ROC_AUC and its CI lies above 0.5 (the model can be told from a random score)."""
     wh, store = warehouse.client, model_store.client
     frame, sources = _labelled_data(context, fraud_data, wh)
     x = feature_matrix(frame)
     y = frame["label"].to_numpy()
-    params = TrainParams(max_iter=config.max_iter, calibration_folds=config.calibration_folds, seed=config.seed)
-    result = train_fraud_model(
-        x, y, frame["address"].to_list(), params, test_fraction=config.test_fraction, progress=context.log.info
-    )
+    params = TrainParams(max_iter=config.max_iter, calibration_folds=config.calibration_folds, seed=config.seed,
+                         bootstrap=config.bootstrap)
+    try:
+        result = train_fraud_model(
+            x, y, frame["address"].to_list(), params, test_fraction=config.test_fraction, progress=context.log.info
+        )
+    except ValueError as exc:
+        raise dg.Failure(f"cannot train the fraud model on {frame.height} labelled rows: {exc}") from exc
     holdout = pl.DataFrame({"address": result.holdout_addresses, "label": result.holdout_y,
                             "probability": result.holdout_p})
     png = calibration_png(result.holdout_y, result.holdout_p)
@@ -187,19 +195,24 @@ def fraud_model(
     buffer = io.BytesIO()
     holdout.write_parquet(buffer)
     metrics = result.metrics
+    model = result.model
+    distinguishable = bool(np.isfinite(metrics["roc_auc_ci_low"]) and metrics["roc_auc_ci_low"] > 0.5)
+    promoted = metrics["roc_auc"] >= fraud_data.min_roc_auc and distinguishable
     version = store.save(
         FRAUD_MODEL,
-        {"model.pkl": to_bytes(result.model), "holdout.parquet": buffer.getvalue(), "calibration.png": png},
+        {"model.pkl": to_bytes(model), "holdout.parquet": buffer.getvalue(), "calibration.png": png},
         metrics=metrics,
         data_range={"sources": sources, "rows": frame.height},
-        extra={"features": list(FEATURES), "thresholds": [t.__dict__ for t in result.model.thresholds]},
+        extra={"features": list(FEATURES), "thresholds": [t.__dict__ for t in model.thresholds],
+               "score_basis": model.score_basis, "fusion": model.fusion_note},
     )
-    promoted = metrics["roc_auc"] >= fraud_data.min_roc_auc
     if promoted:
         store.promote(FRAUD_MODEL, version)
     else:
         context.log.warning(
-            f"{FRAUD_MODEL}/{version}: held-out ROC-AUC {metrics['roc_auc']:.4f} < {fraud_data.min_roc_auc}: not promoted"
+            f"{FRAUD_MODEL}/{version}: held-out ROC-AUC {metrics['roc_auc']:.4f} (95 % CI "
+            f"{metrics['roc_auc_ci_low']:.4f}-{metrics['roc_auc_ci_high']:.4f}) against FRAUD_MIN_ROC_AUC "
+            f"{fraud_data.min_roc_auc} and the prior 0.5: not promoted"
         )
     return dg.MaterializeResult(
         metadata={
@@ -210,9 +223,36 @@ def fraud_model(
             "held_out_roc_auc": dg.MetadataValue.float(metrics["roc_auc"]),
             "held_out_pr_auc": dg.MetadataValue.float(metrics["pr_auc"]),
             "held_out_accuracy": dg.MetadataValue.float(metrics["accuracy"]),
+            "score_basis": model.score_basis,
+            "fusion": model.fusion_note,
+            "figures": dg.MetadataValue.md(markdown_table(figures_table(metrics))),
             "calibration": dg.MetadataValue.md(_png_md(png)),
         }
     )
+
+
+def _fmt(metrics: dict[str, float], name: str) -> str:
+    value = metrics.get(name)
+    if value is None or not np.isfinite(value):
+        return "-"
+    lo, hi = metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high")
+    ci = f" ({lo:.4f} to {hi:.4f})" if lo is not None and hi is not None and np.isfinite(lo) else ""
+    return f"{value:.4f}{ci}"
+
+
+def figures_table(metrics: dict[str, float]) -> pl.DataFrame:
+    """Each held-out figure beside its baselines, with the 95 % CI in brackets."""
+    rows = [
+        ("ROC-AUC", _fmt(metrics, "roc_auc"), _fmt(metrics, "logistic_roc_auc"), "0.5"),
+        ("PR-AUC", _fmt(metrics, "pr_auc"), _fmt(metrics, "logistic_pr_auc"), f"{metrics['prior_pr_auc']:.4f}"),
+        ("ROC-AUC, rows without missing values", _fmt(metrics, "roc_auc_complete_rows"),
+         _fmt(metrics, "logistic_roc_auc_complete_rows"), "0.5"),
+        ("ROC-AUC minus logistic", _fmt(metrics, "roc_auc_minus_logistic"), "0", "-"),
+        ("ROC-AUC fused (anomaly + cluster)", _fmt(metrics, "fusion_fused_roc_auc"),
+         _fmt(metrics, "fusion_classifier_roc_auc") + " (classifier alone)", "-"),
+    ]
+    return pl.DataFrame(rows, schema=["figure", "model (95 % CI)", "baseline: logistic regression", "prior"],
+                        orient="row")
 
 
 @dg.asset(group_name=GROUP, kinds=ML_KINDS, deps=[address_features])
@@ -241,23 +281,33 @@ def anomaly_model(
         raise dg.Failure("The anomaly model needs at least 10 addresses (labelled data or indexed chain features).")
     x = feature_matrix(frame)
     labels = frame["label"].to_numpy()
+    evaluation = evaluate_anomaly(x, labels, frame["address"].to_list())
     model = fit_anomaly_model(x, labels, FEATURES)
+    model.evaluation = evaluation
     rates = model.clusters.fraud_rate if model.clusters else {}
     metrics: dict[str, float] = {"presumed_normal_rows": float(np.sum(labels != 1)),
-                                 "clusters": float(model.clusters.n_clusters if model.clusters else 0)}
-    known = labels >= 0
-    if known.any() and len(set(labels[known].tolist())) == 2:
-        from sklearn.metrics import roc_auc_score
-
-        metrics["roc_auc_on_labelled"] = float(roc_auc_score(labels[known], model.anomaly_score(x[known])))
+                                 "clusters": float(model.clusters.n_clusters if model.clusters else 0),
+                                 **{f"held_out_{k}": v for k, v in evaluation.items()}}
+    served = bool(evaluation["distinguishable"])
     version = store.save(ANOMALY_MODEL, {"model.pkl": to_bytes(model)}, metrics=metrics,
-                         data_range={"rows": frame.height}, extra={"features": list(FEATURES)})
-    store.promote(ANOMALY_MODEL, version)
+                         data_range={"rows": frame.height},
+                         extra={"features": list(FEATURES), "scaling": model.scaling, "role": "context"})
+    if served:
+        store.promote(ANOMALY_MODEL, version)
+    else:
+        context.log.warning(
+            f"{ANOMALY_MODEL}/{version}: held-out ROC-AUC {evaluation['roc_auc']:.4f} on "
+            f"{evaluation['held_out_rows']:.0f} labelled rows, 95 % CI {evaluation['roc_auc_ci_low']:.4f} to "
+            f"{evaluation['roc_auc_ci_high']:.4f}: not above the prior 0.5, not promoted (scores carry no anomaly context)"
+        )
     table = pl.DataFrame({"cluster": list(rates), "fraud_rate": list(rates.values())}, strict=False)
     context.log.info(f"{ANOMALY_MODEL}/{version}: {metrics}")
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
+            "promoted": served,
+            "role": "context beside the fraud score (not in it unless the fraud model's evaluation fused it)",
+            "scaling": model.scaling,
             "rows": dg.MetadataValue.int(frame.height),
             **{k: dg.MetadataValue.float(v) for k, v in metrics.items()},
             "cluster_fraud_rates": dg.MetadataValue.md(markdown_table(table, max_rows=40)),
@@ -275,23 +325,25 @@ def fraud_model_evaluation(
     store = model_store.client
     version = _latest_saved(store, FRAUD_MODEL)
     mv = store.load(FRAUD_MODEL, version)
+    model = from_bytes(mv.files["model.pkl"], FraudModel)
     holdout = pl.read_parquet(mv.files["holdout.parquet"])
     y, p = holdout["label"].to_numpy(), holdout["probability"].to_numpy()
-    report = evaluation_report(y, p)
-    metrics = {**report["metrics"], "calibration_error": report["calibration_error"]}
-    for row in report["thresholds"].iter_rows(named=True):
-        if row["target"].startswith("precision"):
-            tag = "p" + row["target"].split(">= ")[1].replace("0.", "")
-            metrics[f"precision_at_{tag}"] = row["precision"] if row["precision"] is not None else float("nan")
-            metrics[f"recall_at_{tag}"] = row["recall"] if row["recall"] is not None else 0.0
+    report = evaluation_report(y, p, model.thresholds)
+    # the training figures (with CIs and baselines) and this view's calibration error
+    metrics = {**report["metrics"], **model.metrics, "calibration_error": report["calibration_error"]}
     _record_metrics(warehouse.client, FRAUD_MODEL, version, metrics)
     context.log.info(f"{FRAUD_MODEL}/{version}: ROC-AUC {metrics['roc_auc']:.4f}, PR-AUC {metrics['pr_auc']:.4f}")
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
             "roc_auc": dg.MetadataValue.float(metrics["roc_auc"]),
+            "roc_auc_ci_low": dg.MetadataValue.float(metrics.get("roc_auc_ci_low", float("nan"))),
+            "roc_auc_ci_high": dg.MetadataValue.float(metrics.get("roc_auc_ci_high", float("nan"))),
+            "logistic_roc_auc": dg.MetadataValue.float(metrics.get("logistic_roc_auc", float("nan"))),
             "pr_auc": dg.MetadataValue.float(metrics["pr_auc"]),
+            "prior_pr_auc": dg.MetadataValue.float(float(np.mean(y))),
             "accuracy": dg.MetadataValue.float(metrics["accuracy"]),
+            "figures": dg.MetadataValue.md(markdown_table(figures_table(metrics))),
             "brier": dg.MetadataValue.float(metrics["brier"]),
             "calibration_error": dg.MetadataValue.float(metrics["calibration_error"]),
             "held_out_rows": dg.MetadataValue.int(len(y)),
@@ -320,8 +372,9 @@ def address_risk_scores(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource
 ) -> dg.MaterializeResult:
     """A 0-100 risk score per indexed address with its band (by the precision-0.80/0.90/0.95 thresholds),
-    the top reasons (features that pushed it up), the anomaly score and cluster context, and the
-    versions of the models that made it."""
+    for flagged addresses the top reasons (largest positive per-row attributions), the anomaly score and
+    cluster context (beside the score, not in it unless the fraud model fused them), and the versions of
+    the models that made it."""
     wh = warehouse.client
     fraud, version, anomaly, anomaly_version = load_promoted(model_store.client)
     features = _chain_features(wh)
@@ -337,6 +390,9 @@ def address_risk_scores(
             "rows": dg.MetadataValue.int(scores.height),
             "model_version": version,
             "anomaly_model_version": anomaly_version or "none",
+            "score_basis": fraud.score_basis,
+            "context_columns": "anomaly_score, cluster_* are context beside the score"
+            if fraud.score_basis == "classifier" else "the score fuses the classifier with anomaly and cluster context",
             **{f"band_{b}": dg.MetadataValue.int(n) for b, n in bands.iter_rows()},
             "highest": dg.MetadataValue.md(markdown_table(
                 scores.sort("score", descending=True).select(

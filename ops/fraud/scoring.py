@@ -1,9 +1,11 @@
 """Risk scores: one function for the batch asset and the online API, so the two cannot drift apart.
 
-score = round(100 * calibrated probability); band by the precision thresholds of the model
-(low < p80 cut <= medium < p90 cut <= high < p95 cut <= critical); up to three reasons (features
-that pushed the score up, `ops.fraud.reasons`); the IsolationForest score and the HDBSCAN context
-when an anomaly model is given.
+score = round(100 * probability), the calibrated classifier's, or the fused one only when the
+model's held-out evaluation showed fusion wins (`FraudModel.score_basis`); band by the
+calibration-split precision thresholds (low < p80 cut <= medium < p90 cut <= high < p95 cut <=
+critical); for flagged rows (band above low) up to three reasons, the features with the largest
+positive TreeSHAP attributions (`ops.fraud.reasons`); the IsolationForest score and the HDBSCAN
+context of the served anomaly model, as context beside the score (they are not in it unless fused).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import polars as pl
 from ops.fraud.anomaly import AnomalyModel
 from ops.fraud.matrix import feature_matrix, signed_log
 from ops.fraud.model import BANDS, FraudModel
-from ops.fraud.reasons import TOP_REASONS, top_reasons
+from ops.fraud.reasons import TOP_REASONS, attributions, top_reasons
 from ops.fraud.schema import RISK_SCORES_SCHEMA
 
 
@@ -79,9 +81,9 @@ def score_matrix(
     fraud: FraudModel, anomaly: AnomalyModel | None, x: np.ndarray, addresses: list[str] | pl.Series
 ) -> Scores:
     """Score a feature matrix whose columns are `fraud.features`."""
-    p = fraud.predict_proba(x)
+    p = fraud.score_proba(x)
     band = np.searchsorted(np.asarray(fraud.band_cuts()), p, side="right")
-    idx, vals = top_reasons(fraud.evidence.contributions_of(x))
+    idx, vals = top_reasons(attributions(getattr(fraud, "explainer", None), x, p >= fraud.reason_cut()))
     an = cid = cout = crate = None
     if anomaly is not None:
         logged = signed_log(x)

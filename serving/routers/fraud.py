@@ -7,6 +7,9 @@
   are the promoted versions, hot-reloaded (`serving.models.ServedModel`).
 - POST /api/v1/fraud/feedback: a label for an address (write scope). One row per address, so sending
   the same label again changes nothing; the next fraud_model run trains with it.
+
+`score_basis` says what the score is: "classifier" (the anomaly score and cluster fields are context
+beside it, because the model's evaluation did not show that fusing them helps) or "fused".
 """
 
 from __future__ import annotations
@@ -50,7 +53,11 @@ Address = Annotated[str, Path(description="An account address, 0x + 40 hex digit
 class Reason(BaseModel):
     feature: str
     description: str
-    contribution: float | None = Field(None, description="Log-odds the feature value adds (online scoring only).")
+    contribution: float | None = Field(
+        None, description="Log-odds the feature's value adds for this address (TreeSHAP; online scoring only).")
+
+
+CONTEXT = "Context beside the score, not part of it unless score_basis is 'fused'."
 
 
 class Cluster(BaseModel):
@@ -64,9 +71,13 @@ class RiskScore(BaseModel):
     score: int = Field(description="0-100: the calibrated fraud probability in percent.")
     probability: float
     band: str = Field(description="low | medium | high | critical (precision 0.80 / 0.90 / 0.95 cuts).")
-    reasons: list[Reason]
-    anomaly_score: float | None = Field(None, description="IsolationForest score, 0-1 (above ~0.5: unusual).")
-    cluster: Cluster
+    score_basis: str = Field("classifier", description="classifier: the score is the classifier's alone; "
+                             "fused: it also weighs the anomaly and cluster context; unknown: not recorded.")
+    reasons: list[Reason] = Field(description="Features that pushed this address's score up most (flagged "
+                                  "addresses, band above low; none for low).")
+    anomaly_score: float | None = Field(None, description="IsolationForest score, 0-1 (above ~0.5: unusual). "
+                                        + CONTEXT)
+    cluster: Cluster = Field(description="HDBSCAN cluster context. " + CONTEXT)
     model_version: str
     anomaly_model_version: str | None
     scored_at: datetime
@@ -107,6 +118,7 @@ class ScoreResponse(BaseModel):
     items: list[RiskScore]
     not_found: list[str] = Field(description="Requested addresses with no stored features (not indexed yet).")
     model_version: str
+    score_basis: str = Field(description="classifier | fused: what the scores are (see RiskScore).")
     anomaly_model_version: str | None
 
 
@@ -159,7 +171,17 @@ def _current_models(request: Request) -> tuple[Any, Any]:
 
 
 # -- endpoints ------------------------------------------------------------------------------------
-def _stored_score(warehouse, tables, address: str) -> dict[str, Any]:
+def _score_basis(store, version: str | None) -> str:
+    """What the stored score of a model version is, from its manifest (written by the fraud_model asset)."""
+    if store is None or not version:
+        return "unknown"
+    try:
+        return str(store.manifest(FRAUD_MODEL, version).get("score_basis", "unknown"))
+    except ModelStoreError:
+        return "unknown"
+
+
+def _stored_score(warehouse, tables, address: str, store=None) -> dict[str, Any]:
     tables.require(ADDRESS_RISK_SCORES.name)
     rows = warehouse.read(ADDRESS_RISK_SCORES.name, {"address": address}, limit=1).to_dicts()
     if not rows:
@@ -168,7 +190,8 @@ def _stored_score(warehouse, tables, address: str) -> dict[str, Any]:
     reasons = [Reason(feature=f, description=FEATURE_DESCRIPTIONS.get(f, f))
                for f in (r["reason_1"], r["reason_2"], r["reason_3"]) if f]
     return RiskScore(
-        address=r["address"], score=r["score"], probability=r["probability"], band=r["band"], reasons=reasons,
+        address=r["address"], score=r["score"], probability=r["probability"], band=r["band"],
+        score_basis=_score_basis(store, r["model_version"]), reasons=reasons,
         anomaly_score=r["anomaly_score"],
         cluster=Cluster(id=r["cluster_id"], outlier_score=r["cluster_outlier_score"],
                         fraud_rate=r["cluster_fraud_rate"]),
@@ -180,7 +203,8 @@ def _stored_score(warehouse, tables, address: str) -> dict[str, Any]:
 async def get_score(request: Request, address: Address, warehouse: WarehouseDep, tables: TablesDep):
     address = normalize_address(address)
     return await cached_read(request, "data", [ADDRESS_RISK_SCORES.name], {"address": address},
-                             partial(_stored_score, warehouse, tables, address))
+                             partial(_stored_score, warehouse, tables, address,
+                                     getattr(request.app.state, "model_store", None)))
 
 
 def _nan(value: float) -> float | None:
@@ -211,7 +235,7 @@ def _score_now(request: Request, warehouse, body: ScoreRequest) -> dict[str, Any
         for i in range(frame.height):
             items.append(RiskScore(
                 address=s.addresses[i], score=round(float(s.probability[i]) * 100), probability=float(s.probability[i]),
-                band=bands[int(s.band_index[i])],
+                band=bands[int(s.band_index[i])], score_basis=fraud.model.score_basis,
                 reasons=[Reason(feature=r["feature"], description=FEATURE_DESCRIPTIONS[r["feature"]],
                                 contribution=r["contribution"]) for r in s.reasons_of(i)],
                 anomaly_score=_nan(s.anomaly[i]) if s.anomaly is not None else None,
@@ -223,6 +247,7 @@ def _score_now(request: Request, warehouse, body: ScoreRequest) -> dict[str, Any
                 scored_at=now,
             ))
     return ScoreResponse(count=len(items), items=items, not_found=not_found, model_version=fraud.version,
+                         score_basis=fraud.model.score_basis,
                          anomaly_model_version=anomaly.version if anomaly else None).model_dump(mode="json")
 
 

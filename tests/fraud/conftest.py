@@ -11,7 +11,7 @@ from tests.serving.conftest import client, make_client  # noqa: F401 - the API t
 
 FRAUD_CSV = "fraud/ethereum_fraud_transaction_dataset.csv"
 #: Small boosting for tests: enough to learn the public data well, quick on two shared cores.
-TINY = TrainParams(max_iter=25, calibration_folds=2, learning_rate=0.2)
+TINY = TrainParams(max_iter=25, calibration_folds=2, learning_rate=0.2, bootstrap=200)
 
 A = "0x" + "a" * 40
 B = "0x" + "b" * 40
