@@ -359,9 +359,18 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
     bot_owner = a["arbitrage_owner"]
     world.contracts["arbitrage_bot"] = "0x" + _contract_address(bot_owner, world.backend.pending_nonce(bot_owner)).hex()
     world.send(bot_owner, None, built["arb_bot"].bytecode, gas=3_000_000)
-    operator = a["sandwich_operators"][0]
-    world.contracts["sandwich_contract"] = "0x" + _contract_address(operator, world.backend.pending_nonce(operator)).hex()
+    # The sandwich-bot contract, set up whole in this block (the later setup blocks stay as they were).
+    operator, second = a["sandwich_operators"]
+    bot = world.contracts["sandwich_contract"] = "0x" + _contract_address(
+        operator, world.backend.pending_nonce(operator)).hex()
     world.send(operator, None, built["sandwich_bot"].bytecode, gas=3_000_000)
+    world.send(operator, bot, encode_call("setOperator(address,bool)", second, True), gas=60_000)
+    for venue, symbols in (("A", ("WETH", "USDC", "DAI")), ("B", ("WETH", "USDC"))):
+        for symbol in symbols:
+            world.send(operator, bot, encode_call("approve(address,address)", t[symbol], world.routers[venue]),
+                       gas=80_000)
+    for symbol, amount in (("WETH", 200 * ETHER), ("USDC", 400_000 * 10**6), ("DAI", 400_000 * ETHER)):
+        world.send(me, t[symbol], encode_call("mint(address,uint256)", bot, amount), gas=90_000)
     proxy = "0x" + _contract_address(me, world.backend.pending_nonce(me)).hex()
     proxy_tx = world.send(me, None, compiler.eip1967_initcode(_b(logic)), gas=300_000)
     clone = "0x" + _contract_address(me, world.backend.pending_nonce(me)).hex()
@@ -405,10 +414,9 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
     for holder in a["exchange_users"] + a["others"] + a["phishing_victims"]:  # they only ever move USDC
         world.send(me, t["USDC"], encode_call("mint(address,uint256)", holder, 20_000 * unit["USDC"]), gas=90_000)
         world.mine_if_full()
-    for bot in (world.contracts["arbitrage_bot"], world.contracts["sandwich_contract"]):
-        for symbol, amount in (("WETH", 200), ("USDC", 400_000), ("DAI", 400_000)):
-            world.send(me, t[symbol], encode_call("mint(address,uint256)", bot, amount * unit[symbol]), gas=90_000)
-        world.mine_if_full()
+    for symbol, amount in (("WETH", 200), ("USDC", 400_000), ("DAI", 400_000)):
+        world.send(me, t[symbol], encode_call("mint(address,uint256)", world.contracts["arbitrage_bot"],
+                                               amount * unit[symbol]), gas=90_000)
     for holder in a["exchange_users"] + a["traders"][:5]:
         world.send(me, proxy, encode_call("mint(address,uint256)", holder, 5_000 * ETHER), gas=90_000)
         world.send(me, clone, encode_call("mint(address,uint256)", holder, 1_000 * ETHER), gas=90_000)
@@ -425,12 +433,6 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
                            gas=60_000)
                 world.mine_if_full()
     world.send(me, executor, encode_call("execute(address,bytes)", logic, selector("symbol()")), gas=150_000)
-    bot, (operator, second) = world.contracts["sandwich_contract"], a["sandwich_operators"]
-    world.send(operator, bot, encode_call("setOperator(address,bool)", second, True), gas=60_000)
-    for venue, symbols in (("A", ("WETH", "USDC", "DAI")), ("B", ("WETH", "USDC"))):
-        for symbol in symbols:
-            world.send(operator, bot, encode_call("approve(address,address)", t[symbol], world.routers[venue]),
-                       gas=80_000)
     world.mine()
 
 
