@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Where embedded state lives unless SEXTANT_HOME says otherwise: `.sextant/` in the working directory.
@@ -185,6 +185,31 @@ class Settings(BaseSettings):
         "http://127.0.0.1:3000/graphql", alias="DAGSTER_GRAPHQL_URL", description="For recent runs on the dashboard."
     )
 
+    # --- live event stream (serving/stream, GET /api/v1/stream) -----------------------------
+    stream_enabled: bool = Field(True, alias="STREAM_ENABLED", description="false: no /api/v1/stream route.")
+    stream_poll_seconds: float = Field(
+        0.5, alias="STREAM_POLL_SECONDS", gt=0, le=60,
+        description="How often the stream reads new rows of stream_events (one reader per Redis, else per process).",
+    )
+    stream_heartbeat_seconds: float = Field(
+        15, alias="STREAM_HEARTBEAT_SECONDS", gt=0, le=3600, description="Seconds between heartbeats to a client."
+    )
+    stream_idle_seconds: float = Field(
+        60, alias="STREAM_IDLE_SECONDS", gt=0,
+        description="A client that sends nothing (not even a pong to a heartbeat) this long is closed (4408).",
+    )
+    stream_queue_size: int = Field(
+        1000, alias="STREAM_QUEUE_SIZE", ge=1, le=1_000_000,
+        description="Events queued for one client before it is dropped as too slow (close 1013).",
+    )
+    stream_retention_seconds: float = Field(
+        86_400, alias="STREAM_RETENTION_SECONDS", gt=0,
+        description="How long events stay resumable (a reconnect with an older cursor is refused, 4410).",
+    )
+    stream_max_connections: int = Field(
+        5, alias="STREAM_MAX_CONNECTIONS", ge=1, description="Concurrent streams per client on one replica (4429)."
+    )
+
     # --- compute -----------------------------------------------------------------------------
     torch_threads: int = Field(2, alias="TORCH_THREADS")
 
@@ -243,6 +268,16 @@ class Settings(BaseSettings):
         if day > datetime.now(UTC).date():
             raise ValueError(f"MARKET_START_DATE {value} is in the future")
         return day.isoformat()
+
+    @model_validator(mode="after")
+    def _stream_idle_after_heartbeat(self) -> Settings:
+        """A client answers heartbeats; closing it as idle before the first one would close every quiet client."""
+        if self.stream_idle_seconds <= self.stream_heartbeat_seconds:
+            raise ValueError(
+                f"STREAM_IDLE_SECONDS ({self.stream_idle_seconds}) must exceed STREAM_HEARTBEAT_SECONDS "
+                f"({self.stream_heartbeat_seconds}): clients answer heartbeats to stay connected"
+            )
+        return self
 
     @property
     def resolved_home(self) -> Path:

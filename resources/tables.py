@@ -148,6 +148,22 @@ PRICE_EVALUATION = TableSpec(
 #: Next-horizon forecasts with intervals, per symbol, from the promoted model (or the baseline).
 PRICE_FORECASTS = TableSpec("price_forecasts", FORECAST_SCHEMA, FORECAST_KEY, indexes=(("symbol", "as_of"),))
 
+# -- the live event stream (resources/stream_events.py) ------------------------------------------------
+#: What the assets tell the WebSocket stream: one row per event, `seq` the global order and clients' cursor.
+STREAM_EVENTS = TableSpec(
+    "stream_events",
+    {
+        "seq": pl.Int64,
+        "topic": pl.Utf8,
+        "key": pl.Utf8,
+        "client_id": pl.Utf8,  # null: every client; else only that one
+        "payload": pl.Utf8,  # JSON object
+        "created_at": pl.Datetime("us", "UTC"),
+    },
+    ("seq",),
+    indexes=(("created_at",),),
+)
+
 ALL_TABLES = (
     RAW_OHLCV,
     OHLCV,
@@ -180,4 +196,5 @@ ALL_TABLES = (
     PRICE_TRAINING_SET,
     PRICE_EVALUATION,
     PRICE_FORECASTS,
+    STREAM_EVENTS,
 )

@@ -10,7 +10,8 @@ Every domain router is mounted behind the same gateway: bearer auth with the `re
 the per-client rate limit; its reads go through `serving.gateway.cached_read` (cache, circuit
 breaker, retries). Only `/api/health/*` is open; `/api/metrics` and the dashboard follow
 `METRICS_PUBLIC`. Requests carry an `X-Request-ID`, are logged as JSON lines and counted in
-Prometheus metrics (`serving.observability`).
+Prometheus metrics (`serving.observability`). `/api/v1/stream` (WebSocket, `serving.stream`) applies
+the same token, scope and budget itself, answering refusals with close codes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limi
 from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import chain, dashboard, data, fraud, health, ml, nlp
 from serving.schemas import ErrorBody
+from serving.stream.endpoint import router as stream_router
+from serving.stream.service import StreamService
 from serving.strict_json import StrictJSONMiddleware
 from serving.tracing import install_tracing
 
@@ -122,19 +125,25 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             settings,
         )
         state.health_monitor.start()
+        # The live event stream (`serving.stream`): its feed reads the log from now on.
+        state.stream = StreamService(settings, wh) if settings.stream_enabled else None
+        if state.stream is not None:
+            state.stream.start()
         # Everything built so far lives as long as the app: keep it out of the garbage collector's
         # full passes, which otherwise stall requests for 100+ ms every few seconds under load.
         gc.freeze()
         try:
             yield
         finally:
+            if state.stream is not None:
+                await state.stream.stop()
             await state.health_monitor.stop()
             await state.data_versions.close()
             await state.cache.close()
             await state.rate_limiter.close()
             for name in (
                 "health_monitor", "guard", "data_versions", "cache", "rate_limiter", "token_store", "models",
-                "model_store",
+                "model_store", "stream",
             ):
                 setattr(state, name, None)
             state.warehouse = None
@@ -179,6 +188,9 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         app.include_router(dashboard.router, dependencies=limited, responses={429: GATEWAY_RESPONSES[429]})
     else:
         app.include_router(dashboard.router, dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
+    if settings.stream_enabled:
+        # WebSocket: the gateway's rules are applied by the endpoint itself (close codes, not statuses).
+        app.include_router(stream_router)
     for domain in dict.fromkeys(settings.serving_domains):  # each once, in the order given
         router = DOMAIN_ROUTERS.get(domain)
         if router is None:
