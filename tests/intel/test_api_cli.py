@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ops.intel.contracts import analysis_frame, analysis_row, analyze
-from ops.intel.mev import detect_arbitrages, detect_sandwiches
+from ops.intel.mev import bundle_costs, detect_arbitrages, detect_sandwiches
 from orchestration.cli import app
 from resources.tables import (
     CHAIN_TRANSACTIONS,
@@ -62,6 +62,28 @@ def test_contract_endpoint(client, seeded):
     assert missing.status_code == 404 and "not been analysed" in missing.json()["detail"]
     bad = client.get(f"{API}/contract/0x123")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "address"]
+
+
+def test_mev_answers_gross_mev_inspect_and_net_profit_side_by_side(client, warehouse):
+    swaps = frame(
+        swap(0, WETH, 5 * 10**18, TKN, 10_000, tx_from=BOT_EOA, block=300),
+        victim(1, block=300),
+        swap(2, TKN, 5_000, WETH, 3 * 10**18, tx_from=BOT_EOA, block=300),  # sells back half
+    )
+    found = detect_sandwiches(swaps)
+    miner = "0x" + "c0" * 20
+    txs = pl.DataFrame([
+        {"hash": h, "block_number": 300, "from_address": BOT_EOA, "to_address": "0x" + "7a" * 20, "value": "0",
+         "gas_price": 10**10, "receipt_gas_used": 100_000, "receipt_effective_gas_price": 10**10, "receipt_status": 1}
+        for h in (found["front_transaction_hash"][0], found["back_transaction_hash"][0])
+    ])
+    costed, _ = bundle_costs(found, detect_arbitrages(swaps), txs, pl.DataFrame({"number": [300], "miner": [miner]}),
+                             native_tokens=[WETH])
+    warehouse.upsert(MEV_SANDWICHES, costed)
+    row = client.get(f"{API}/mev", params={"from_block": 300, "to_block": 300, "kind": "sandwich"}).json()["sandwiches"][0]
+    assert row["profit"] == pytest.approx(0.5 * 10**18) and row["profit_mev_inspect"] == pytest.approx(-2 * 10**18)
+    assert row["gas_cost_wei"] == 2 * 100_000 * 10**10 and row["coinbase_transfer_wei"] == 0
+    assert row["net_profit"] == pytest.approx(0.5 * 10**18 - 2 * 10**15)
 
 
 def test_mev_endpoint_filters_by_block_and_kind(client, seeded):
