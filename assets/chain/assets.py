@@ -16,7 +16,9 @@ from assets.chain.partitions import CHAIN_RANGES, partition_range
 from assets.chain.span import IndexedSpan, indexed_span
 from ops.chain.ranges import BlockRange, continuity_breaks
 from ops.reporting import markdown_table
+from ops.stream.events import block_events
 from resources.configurable import ChainRPCResource, WarehouseResource
+from resources.stream_events import append_events
 from resources.tables import CHAIN_BLOCKS, CHAIN_LOGS, CHAIN_TRANSACTIONS, CONTRACTS, TOKEN_TRANSFERS
 from resources.warehouse import TableSpec, Warehouse
 
@@ -104,6 +106,8 @@ def chain_range(context: dg.AssetExecutionContext, chain_rpc: ChainRPCResource, 
         db.replace_range(CHAIN_TABLES[name], frame, "block_number" if name != "chain_blocks" else "number",
                          block_range.start, block_range.end + 1)
         context.log.info(f"{name}: {frame.height} rows for blocks {block_range.start}-{block_range.end}")
+    # The live stream's `blocks` topic (a re-indexed range says its blocks again, with their new hashes).
+    append_events(db, block_events(frames.blocks.iter_rows(named=True)))
 
     yield from _materializations(block_range, by_asset, len(frames.renumbered_blocks))
     yield _continuity_check(frames.blocks, previous_hash)

@@ -24,8 +24,10 @@ from ops.nlp.inputs import from_batches, parse_jsonl, work_items
 from ops.nlp.langcodes import UnknownLanguage, normalize
 from ops.nlp.quality import score_directions
 from ops.reporting import markdown_table
+from ops.stream.events import model_promoted
 from resources.configurable import ModelStoreResource, NlpResource, WarehouseResource
 from resources.k8s_tags import TRANSLATION_K8S
+from resources.stream_events import append_events
 from resources.tables import (
     LANGUAGE_DETECTIONS,
     MODEL_METRICS,
@@ -270,6 +272,7 @@ def translation_model(
     config: TranslationModelConfig,
     nlp: NlpResource,
     model_store: ModelStoreResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """The translation model the pipeline and the API use, registered in the ModelStore and promoted.
 
@@ -293,6 +296,8 @@ def translation_model(
                 extra={"source": nlp.translation_model, "family": translator.languages.family},
             )
             store.promote(schema.MODEL_NAME, version)
+            append_events(warehouse.client, [model_promoted(schema.MODEL_NAME, version, previous=current,
+                                                            reason=f"configured {nlp.translation_model}")])
         return dg.MaterializeResult(
             metadata={
                 "version": dg.MetadataValue.text(version),
@@ -301,10 +306,11 @@ def translation_model(
                 "languages": dg.MetadataValue.int(len(translator.languages.languages)),
             }
         )
-    return _train_demo_model(context, config, nlp, store)
+    return _train_demo_model(context, config, nlp, store, warehouse.client)
 
 
-def _train_demo_model(context, config: TranslationModelConfig, nlp: NlpResource, store) -> dg.MaterializeResult:
+def _train_demo_model(context, config: TranslationModelConfig, nlp: NlpResource, store,
+                      wh: Warehouse) -> dg.MaterializeResult:  # fmt: skip
     import tempfile
     from dataclasses import asdict, replace
 
@@ -348,6 +354,7 @@ def _train_demo_model(context, config: TranslationModelConfig, nlp: NlpResource,
         },
     )
     store.promote(schema.MODEL_NAME, version)
+    append_events(wh, [model_promoted(schema.MODEL_NAME, version, previous=current, reason="trained on the corpus")])
     return dg.MaterializeResult(
         metadata={
             "version": dg.MetadataValue.text(version),

@@ -19,8 +19,10 @@ import polars as pl
 from assets.nlp.assets import language_detections, translation_inputs, translations
 from ops.nlp import schema
 from ops.nlp.callbacks import callback_problem
+from ops.stream.events import batch_status
 from resources.configurable import NlpResource, WarehouseResource
 from resources.k8s_tags import HEAVY_JOB_TAGS, heavy_executor
+from resources.stream_events import append_events
 from resources.tables import NLP_BATCHES
 from resources.warehouse import Warehouse
 
@@ -100,6 +102,9 @@ def _set_status(wh: Warehouse, batch_ids: list[str], status: str, **fields) -> p
         *(pl.lit(value, dtype=pl.Utf8).alias(name) for name, value in fields.items()),
     )
     wh.upsert(NLP_BATCHES, updated)
+    if "callback_status" not in fields:  # a status change (the callback's outcome is not one)
+        append_events(wh, [batch_status(row["batch_id"], status, row.get("client_id"), run_id=row.get("run_id"),
+                                        detail=row.get("detail")) for row in updated.iter_rows(named=True)])  # fmt: skip
     return updated
 
 

@@ -37,9 +37,11 @@ from ops.price.names import ENSEMBLE_NAME, LSTM_NAME, MODEL_NAME, RECENT_BARS
 from ops.price.plots import forecast_vs_actual_png, loss_curve_png, png_markdown
 from ops.price.promotion import decide
 from ops.reporting import markdown_table
+from ops.stream.events import model_promoted
 from resources.configurable import ModelStoreResource, PriceModelResource, WarehouseResource
 from resources.k8s_tags import PRICE_MODEL_K8S
 from resources.model_store import ModelStore, ModelStoreError
+from resources.stream_events import append_events
 from resources.tables import (
     MODEL_METRICS,
     OHLCV_FEATURES,
@@ -354,7 +356,11 @@ def price_model(
             },
         }
     )
-    yield _promotion(store, version, decision, current, best_baseline, price.torch_threads)
+    check = _promotion(store, version, decision, current, best_baseline, price.torch_threads)
+    if check.passed:  # the live stream's `models` topic: what the API serves changed
+        append_events(wh, [model_promoted(MODEL_NAME, version, previous=current, reason=decision.reason,
+                                          metrics={k: v for k, v in flat.items() if k.startswith("mae_ratio")})])
+    yield check
 
 
 def _metrics_of(store: ModelStore, version: str | None) -> dict | None:
