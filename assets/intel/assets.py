@@ -14,7 +14,14 @@ import polars as pl
 
 from assets.chain.partitions import CHAIN_RANGES, partition_range
 from assets.intel.ground_truth import GroundTruthConfig, load_truth, phishing_check, sandwich_check
-from ops.intel.clusters import APPROVAL_TOPIC, approval_collectors, native_transfers, wallet_clusters
+from ops.intel.clusters import (
+    APPROVAL_TOPIC,
+    approval_collectors,
+    approval_links,
+    link_assignment,
+    native_transfers,
+    wallet_clusters,
+)
 from ops.intel.contracts import analysis_frame, analysis_row, analyze
 from ops.intel.mev import MAINNET_WETH, bundle_costs, detect_arbitrages, detect_sandwiches, find_routers
 from ops.intel.proxy import resolve_implementation
@@ -399,6 +406,10 @@ def wallet_clusters_asset(context: dg.AssetExecutionContext, config: GroundTruth
     service = set(swaps["pool"].unique().to_list()) | find_routers(swaps) if swaps.height else set()
     clusters, links = wallet_clusters(moves, logs, contracts, exclude=service)
     collectors = approval_collectors(logs, contracts | service) if logs.height else set()
+    # The baseline: the same links with every approval to an account linking (the rule before collectors).
+    every_approval = approval_links(logs, contracts | service | {"0x" + "0" * 40}, min_owners=2**62) \
+        if logs.height else links.clear()
+    baseline = link_assignment(pl.concat([links.filter(pl.col("heuristic") != "self_authorization"), every_approval]))
     db.replace_range(WALLET_CLUSTERS, clusters, "address", None, None)
     db.replace_range(WALLET_LINKS, links, "address_a", None, None)
     sizes = clusters.group_by("cluster_id").agg(pl.len().alias("n"), pl.col("cluster_size").first())
@@ -418,7 +429,7 @@ def wallet_clusters_asset(context: dg.AssetExecutionContext, config: GroundTruth
                 passed=clusters["address"].n_unique() == clusters.height
                 and sizes.filter(pl.col("n") != pl.col("cluster_size")).is_empty(),
             ),
-            phishing_check(*load_truth(config), clusters, collectors),
+            phishing_check(*load_truth(config), clusters, collectors, baseline),
         ],
     )
 

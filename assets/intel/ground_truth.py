@@ -25,6 +25,7 @@ from ops.intel.mev_eval import (
     planted_sandwiches,
     score_sandwiches,
 )
+from ops.intervals import proportion
 from ops.reporting import markdown_table
 
 
@@ -100,8 +101,12 @@ def sandwich_check(truth: dict[str, Any] | None, where: str, span: tuple[int, in
 
 
 def phishing_check(truth: dict[str, Any] | None, where: str, clusters: pl.DataFrame,
-                   collectors: set[str]) -> dg.AssetCheckResult:
-    """No phishing victim in its scammer's cluster (a victim approving a scammer is not the scammer)."""
+                   collectors: set[str], baseline: dict[str, str] | None = None) -> dg.AssetCheckResult:
+    """No phishing victim in its scammer's cluster (a victim approving a scammer is not the scammer).
+
+    `baseline` (address -> cluster) is the clustering with every approval to an account linking,
+    the rule before approval collectors were told apart: its false merges are reported beside ours.
+    """
     check, asset = "no_false_merges_on_approvals", "wallet_clusters"
     if truth is None:
         return _unscored(check, asset, f"no devnet ground truth at {where}")
@@ -111,6 +116,7 @@ def phishing_check(truth: dict[str, Any] | None, where: str, clusters: pl.DataFr
     predicted = dict(clusters.select("address", "cluster_id").iter_rows()) if clusters.height else {}
     merged = [v for e in entries for v in false_merges(predicted, e["scammer"], e["victims"])]
     victims = sum(len(e["victims"]) for e in entries)
+    before = [v for e in entries for v in false_merges(baseline or {}, e["scammer"], e["victims"])]
     return dg.AssetCheckResult(
         asset_key=asset, check_name=check, passed=not merged,
         metadata={
@@ -118,6 +124,9 @@ def phishing_check(truth: dict[str, Any] | None, where: str, clusters: pl.DataFr
             "victims": dg.MetadataValue.int(victims),
             "false_merges": dg.MetadataValue.int(len(merged)),
             "merged_victims": dg.MetadataValue.text(",".join(merged) or "none"),
+            "false_merges_rate": dg.MetadataValue.text(proportion(len(merged), victims)),
+            "baseline_false_merges": dg.MetadataValue.int(len(before)),
+            "baseline": dg.MetadataValue.text("every approval to an account links owner and spender"),
             "approval_collectors_not_linked": dg.MetadataValue.int(len(collectors)),
         },
     )

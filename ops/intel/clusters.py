@@ -278,6 +278,14 @@ def pairwise_scores(predicted: dict[str, str], truth: dict[str, str]) -> tuple[f
     return precision, recall
 
 
+def link_assignment(links: pl.DataFrame) -> dict[str, str]:
+    """address -> cluster id of the clusters a links frame alone makes (union-find, ids as above)."""
+    uf = UnionFind()
+    for a, b in links.select("address_a", "address_b").iter_rows():
+        uf.union(a, b)
+    return {m: cluster_id(members) for members in uf.groups().values() for m in members}
+
+
 def false_merges(predicted: dict[str, str], scammer: str, victims: Iterable[str]) -> list[str]:
     """Victims put in the scammer's cluster (address -> cluster id; unclustered addresses merge nobody)."""
     theirs = predicted.get(scammer)

@@ -84,6 +84,8 @@ def test_runs_succeed_with_passing_checks(devnet):
     # the baselines, run in the same check, miss what only the bot contract ties together
     assert planted["f1"].value == 1.0 > planted["f1_naive"].value > planted["f1_mev_inspect"].value
     assert scored["no_false_merges_on_approvals"]["false_merges"].value == 0
+    # the rule before approval collectors merged every victim into the scammer's cluster
+    assert scored["no_false_merges_on_approvals"]["baseline_false_merges"].value == len(_truth["phishing"][0]["victims"])
     assert scored["no_false_merges_on_approvals"]["victims"].value == len(_truth["phishing"][0]["victims"])
 
 
