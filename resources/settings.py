@@ -206,6 +206,10 @@ class Settings(BaseSettings):
         86_400, alias="STREAM_RETENTION_SECONDS", gt=0,
         description="How long events stay resumable (a reconnect with an older cursor is refused, 4410).",
     )
+    stream_risk_min_score: int = Field(
+        80, alias="STREAM_RISK_MIN_SCORE", ge=0, le=100,
+        description="A risk score (0-100) reaching this from below is a `risk` event on the stream.",
+    )
     stream_max_connections: int = Field(
         5, alias="STREAM_MAX_CONNECTIONS", ge=1, description="Concurrent streams per client on one replica (4429)."
     )

@@ -97,9 +97,7 @@ def read_after(
     `topics` filters by topic; the events of other clients are left out unless `any_client` (the
     fan-out reads every event and filters per connection).
     """
-    if not warehouse.has_table(STREAM_EVENTS.name):
-        return []
-    table = warehouse.ensure_table(STREAM_EVENTS)
+    table = warehouse.ensure_table(STREAM_EVENTS)  # created when missing; a cached lookup afterwards
     query = sa.select(table.c.seq, table.c.topic, table.c.key, table.c.client_id, table.c.payload,
                       table.c.created_at).where(table.c.seq > after)  # fmt: skip
     if upto is not None:
@@ -115,8 +113,6 @@ def read_after(
 
 def bounds(warehouse: Warehouse) -> tuple[int, int]:
     """(oldest seq kept, newest seq); (0, 0) while nothing was ever appended."""
-    if not warehouse.has_table(STREAM_EVENTS.name):
-        return 0, 0
     table = warehouse.ensure_table(STREAM_EVENTS)
     with warehouse.engine.connect() as conn:
         low, high = conn.execute(sa.select(sa.func.min(table.c.seq), sa.func.max(table.c.seq))).one()
@@ -125,8 +121,6 @@ def bounds(warehouse: Warehouse) -> tuple[int, int]:
 
 def prune(warehouse: Warehouse, retention_seconds: float, *, now: datetime | None = None) -> int:
     """Delete events older than the retention window, always keeping the newest; rows deleted."""
-    if not warehouse.has_table(STREAM_EVENTS.name):
-        return 0
     table = warehouse.ensure_table(STREAM_EVENTS)
     cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=retention_seconds)).astimezone(UTC).replace(tzinfo=None)
     newest = sa.select(sa.func.max(table.c.seq)).scalar_subquery()

@@ -135,7 +135,9 @@ class Session:
         self.cursor = 0  # the highest seq sent, or the cursor the client came with
         self.last_heard = time.monotonic()
         self.pong_credit = 0
-        self.started = asyncio.Event()
+        self.joined = asyncio.Event()  # the subscriber is in the hub (its queue fills from now on)
+        self.started = asyncio.Event()  # the log is replayed: the queue is what comes next
+        self.initial: tuple[tuple[str, ...], int | None] | None = None
 
     async def run(self) -> None:
         query = self.ws.query_params
@@ -146,9 +148,8 @@ class Session:
             raise Closing(p.CLOSE_BAD_REQUEST, p.reason(str(exc))) from None
         if cursor is not None and topics is None:
             raise Closing(p.CLOSE_BAD_REQUEST, "a cursor in the query needs topics there too")
+        self.initial = (topics, cursor) if topics is not None else None
         try:
-            if topics is not None:
-                await self.subscribe(topics, cursor)
             tasks = {asyncio.create_task(self._receive()), asyncio.create_task(self._send()),
                      asyncio.create_task(self._watch_drop())}  # fmt: skip
             try:
@@ -178,6 +179,7 @@ class Session:
             return
         subscriber = hub.subscribe(self.client_id, topics, self.service.queue_size)
         self.subscriber = subscriber
+        self.joined.set()
         start = subscriber.start
         if cursor is None:
             self.cursor = start
@@ -218,6 +220,8 @@ class Session:
     # --- the two directions --------------------------------------------------------------------
 
     async def _receive(self) -> None:
+        if self.initial is not None:  # the query's subscription, replayed here so a drop is watched meanwhile
+            await self.subscribe(*self.initial)
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -273,7 +277,7 @@ class Session:
 
     async def _watch_drop(self) -> None:
         """The hub dropped this client (queue full): close it even while a send waits on its buffer."""
-        await self.started.wait()
+        await self.joined.wait()
         assert self.subscriber is not None
         await self.subscriber.dropped.wait()
         raise Closing(p.CLOSE_SLOW_CLIENT, p.reason(self.subscriber.drop_reason))
