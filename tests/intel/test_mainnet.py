@@ -23,7 +23,7 @@ The two buys of pool 0xcd34b7ad in block 17173049 (txs 3 and 4, two different pe
 V2 router) are the negative case: no actor swaps twice, no sandwich. No cyclic arbitrage occurs.
 
 Net of gas, sandwiches 1 and 3 earned almost nothing: their back-runs bid ~3,031 and ~136 gwei a
-gas unit, handing the builder all but ~0.00002 and ~0.0000002 WETH of the gross. No plain ether
+gas unit, handing the builder all but ~0.0000235 and ~0.00000016 WETH of the gross. No plain ether
 transfer to either block's coinbase comes from the bots; what the bot of 1 and 2 sends its
 contract (value 1.3-1.7 gwei) may be forwarded to the coinbase inside the call, which only traces
 show: net profit here is net of gas and of visible coinbase transfers only.
