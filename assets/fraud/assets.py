@@ -123,6 +123,12 @@ def _record_metrics(wh: Warehouse, model: str, version: str, metrics: dict[str, 
         wh.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
 
 
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """The figures a manifest keeps: JSON readers (the dashboard) refuse NaN, and an undefined figure
+    (no cut reaching a precision target, no row with a missing value) is simply absent."""
+    return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
 def _png_md(png: bytes) -> str:
     import base64
 
@@ -201,7 +207,7 @@ def fraud_model(
     version = store.save(
         FRAUD_MODEL,
         {"model.pkl": to_bytes(model), "holdout.parquet": buffer.getvalue(), "calibration.png": png},
-        metrics=metrics,
+        metrics=_finite(metrics),
         data_range={"sources": sources, "rows": frame.height},
         extra={"features": list(FEATURES), "thresholds": [t.__dict__ for t in model.thresholds],
                "score_basis": model.score_basis, "fusion": model.fusion_note},
@@ -289,7 +295,7 @@ def anomaly_model(
                                  "clusters": float(model.clusters.n_clusters if model.clusters else 0),
                                  **{f"held_out_{k}": v for k, v in evaluation.items()}}
     served = bool(evaluation["distinguishable"])
-    version = store.save(ANOMALY_MODEL, {"model.pkl": to_bytes(model)}, metrics=metrics,
+    version = store.save(ANOMALY_MODEL, {"model.pkl": to_bytes(model)}, metrics=_finite(metrics),
                          data_range={"rows": frame.height},
                          extra={"features": list(FEATURES), "scaling": model.scaling, "role": "context"})
     if served:

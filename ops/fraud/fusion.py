@@ -36,7 +36,7 @@ def context_matrix(anomaly: AnomalyModel, x: np.ndarray) -> np.ndarray:
     return np.column_stack([score, outlier, np.where(known, rate, 0.0), known.astype(np.float64)])
 
 
-def _design(p: np.ndarray, context: np.ndarray) -> np.ndarray:
+def stacker_design(p: np.ndarray, context: np.ndarray) -> np.ndarray:
     return np.column_stack([_logit(p), context])
 
 
@@ -45,7 +45,7 @@ def fit_stacker(p: np.ndarray, context: np.ndarray, y: np.ndarray):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(_design(p, context), y)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(stacker_design(p, context), y)
 
 
 def cross_fitted(p: np.ndarray, context: np.ndarray, y: np.ndarray, groups, seed: int = 0, folds: int = 2):
@@ -54,7 +54,7 @@ def cross_fitted(p: np.ndarray, context: np.ndarray, y: np.ndarray, groups, seed
 
     out = np.empty(len(y), dtype=np.float64)
     for train, test in grouped_folds(groups, y, folds, seed):
-        out[test] = fit_stacker(p[train], context[train], y[train]).predict_proba(_design(p[test], context[test]))[:, 1]
+        out[test] = fit_stacker(p[train], context[train], y[train]).predict_proba(stacker_design(p[test], context[test]))[:, 1]
     return out
 
 
@@ -66,7 +66,7 @@ class Fusion:
     stacker: object
 
     def fuse(self, p: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return self.stacker.predict_proba(_design(p, context_matrix(self.anomaly, x)))[:, 1]
+        return self.stacker.predict_proba(stacker_design(p, context_matrix(self.anomaly, x)))[:, 1]
 
 
 @dataclass
@@ -90,7 +90,7 @@ def evaluate_fusion(p_cal, ctx_cal, y_cal, p_test, ctx_test, y_test, groups_test
         return FusionReport(False, False, f"not evaluated: fewer than {MIN_CLASS_ROWS} addresses of a class "
                             "in the calibration or held-out split; anomaly and cluster columns are context")
     stacker = fit_stacker(p_cal, ctx_cal, y_cal)
-    fused = stacker.predict_proba(_design(p_test, ctx_test))[:, 1]
+    fused = stacker.predict_proba(stacker_design(p_test, ctx_test))[:, 1]
     alone = with_ci(roc_auc, y_test, [p_test], groups_test, resamples, seed)
     both = with_ci(roc_auc, y_test, [fused], groups_test, resamples, seed)
     diff = auc_difference(y_test, fused, p_test)

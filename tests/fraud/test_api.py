@@ -24,7 +24,7 @@ def published(settings, warehouse, tiny_training):
     """Promoted models in the store, chain features and their scores in the warehouse."""
     _frame, result, anomaly = tiny_training
     store = ModelStore(settings.resolved_model_store_url)
-    fv = store.save("fraud_model", {"model.pkl": to_bytes(result.model)})
+    fv = store.save("fraud_model", {"model.pkl": to_bytes(result.model)}, extra={"score_basis": result.model.score_basis})
     store.promote("fraud_model", fv)
     av = store.save("anomaly_model", {"model.pkl": to_bytes(anomaly)})
     store.promote("anomaly_model", av)
@@ -51,6 +51,7 @@ def test_stored_score_with_reasons_and_versions(client, published):
     ]
     assert all(r["description"] for r in body["reasons"])
     assert body["cluster"]["id"] == stored["cluster_id"]
+    assert body["score_basis"] == published["model"].score_basis  # what the score is, from the model's manifest
 
     missing = client.get(f"/api/v1/fraud/score/{UNKNOWN}")
     assert missing.status_code == 404 and UNKNOWN in missing.json()["detail"]
@@ -70,6 +71,8 @@ def test_online_scoring_equals_the_batch(client, published):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["not_found"] == [UNKNOWN] and body["model_version"] == published["fraud"]
+    assert body["score_basis"] == published["model"].score_basis
+    assert {item["score_basis"] for item in body["items"]} == {body["score_basis"]}
     by_address = {item["address"]: item for item in body["items"]}
     for address in (A, B):
         stored = published["scores"][address]
@@ -88,6 +91,12 @@ def test_online_scoring_equals_the_batch(client, published):
     )[0]
     assert online["probability"] == pytest.approx(expected)
     assert online["address"] is None and all(r["contribution"] > 0 for r in online["reasons"])
+    if online["band"] != "low":  # a flagged record's reasons are its largest TreeSHAP attributions
+        phi = published["model"].explainer.shap_values(
+            pl.DataFrame([record]).select([pl.col(f).cast(pl.Float64) for f in FEATURES]).to_numpy())[0]
+        top = [FEATURES[j] for j in phi.argsort()[::-1][: len(online["reasons"])]]
+        assert [r["feature"] for r in online["reasons"]] == top
+        assert online["reasons"][0]["contribution"] == pytest.approx(phi.max(), abs=1e-4)
 
 
 @pytest.mark.parametrize(

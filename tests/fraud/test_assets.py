@@ -15,7 +15,7 @@ from resources.tables import CHAIN_TRANSACTIONS, CONTRACTS, TOKEN_TRANSFERS
 from resources.warehouse import Warehouse
 from tests.fraud.conftest import A, C, chain_frames
 
-SMALL = {"ops": {"fraud_model": {"config": {"max_iter": 25, "calibration_folds": 2}}}}
+SMALL = {"ops": {"fraud_model": {"config": {"max_iter": 25, "calibration_folds": 2, "bootstrap": 200}}}}
 
 
 def conform(frame: pl.DataFrame, spec) -> pl.DataFrame:
@@ -62,13 +62,22 @@ def test_the_fraud_group_end_to_end(instance, settings, public_slice_csv, tmp_pa
     store = ModelStore(settings.resolved_model_store_url)
     version = store.current_version("fraud_model")
     assert version is not None and (scores["model_version"] == version).all()
-    assert (scores["anomaly_model_version"] == store.current_version("anomaly_model")).all()
+    assert scores["anomaly_model_version"].to_list() == [store.current_version("anomaly_model")] * 4
     manifest = store.manifest("fraud_model", version)
     assert manifest["data_range"]["sources"]["labels:ground_truth.json"] == {"rows": 2, "fraud": 1}
     assert manifest["metrics"]["roc_auc"] > 0.9
 
+    assert manifest["metrics"]["roc_auc_ci_low"] > 0.5  # promoted: told apart from a random score
+    assert manifest["score_basis"] in ("classifier", "fused") and manifest["fusion"]
+    trained = result.asset_materializations_for_node("fraud_model")[0].metadata
+    assert trained["score_basis"].value == manifest["score_basis"]
+    assert "logistic regression" in trained["figures"].value and "rows without missing values" in trained["figures"].value
     metrics = wh.read("model_metrics", {"model": "fraud_model", "version": version})
-    assert {"roc_auc", "pr_auc", "accuracy", "recall_at_p90"} <= set(metrics["metric"].to_list())
+    assert {"roc_auc", "roc_auc_ci_low", "logistic_roc_auc", "roc_auc_complete_rows", "pr_auc", "accuracy",
+            "recall_at_p90", "fusion_roc_auc_difference"} <= set(metrics["metric"].to_list())
+    anomaly = result.asset_materializations_for_node("anomaly_model")[0].metadata
+    served = store.current_version("anomaly_model")
+    assert anomaly["promoted"].value == (anomaly["held_out_roc_auc_ci_low"].value > 0.5) == (served is not None)
     evaluation = result.asset_materializations_for_node("fraud_model_evaluation")[0].metadata
     assert "data:image/png;base64," in evaluation["calibration_curve"].value
     assert "precision >= 0.95" in evaluation["thresholds"].value
@@ -84,6 +93,24 @@ def test_the_fraud_group_end_to_end(instance, settings, public_slice_csv, tmp_pa
     again = materialize(instance, settings, selection=["address_features", "address_risk_scores"])
     assert again.success and wh.count("address_risk_scores") == 4
     wh.dispose()
+
+
+def test_a_model_that_cannot_be_told_from_a_random_score_is_not_promoted(instance, settings, public_slice_csv,
+                                                                       tmp_path):
+    """Labels shuffled against the features: whatever the held-out ROC-AUC, its CI reaches 0.5, so
+    neither the fraud model nor the anomaly model is served, and the run says why."""
+    raw = pl.read_csv(public_slice_csv, infer_schema_length=0)
+    shuffled = raw.with_columns(pl.col("FLAG").shuffle(seed=3))
+    path = tmp_path / "shuffled.csv"
+    shuffled.write_csv(path)
+    settings = settings.model_copy(update={"fraud_training_csv": path, "fraud_min_roc_auc": 0.0})
+    seed_chain(settings.resolved_warehouse_url)
+    result = materialize(instance, settings, selection=["address_features", "fraud_model", "anomaly_model"])
+    store = ModelStore(settings.resolved_model_store_url)
+    trained = result.asset_materializations_for_node("fraud_model")[0].metadata
+    assert trained["promoted"].value is False and store.current_version("fraud_model") is None
+    assert store.versions("fraud_model")  # saved for inspection, not served
+    assert store.current_version("anomaly_model") is None
 
 
 def test_without_labelled_data_the_model_says_so(instance, settings):
