@@ -7,8 +7,9 @@ heartbeat). Server -> client: `subscribed`, `event`, `heartbeat`, `error`. Every
 everything it asked for, so a client of a quiet topic can resume from there too.
 
 Close codes: the 4000 range mirrors the HTTP status a request would have had (as graphql-ws does:
-4401, 4403, 4429), so clients handle them like the REST answers; 1013 (try again later) is the
-slow client dropped; 1001 the server going away. Every close says in its reason what to do next.
+4401, 4403, 4429), so clients handle them like the REST answers; 1013 (try again later) is a slow
+client dropped, or the stream not able to serve right now (starting, warehouse down): reconnect with
+the cursor. Every close says in its reason what to do next.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ SUBPROTOCOL = "sextant.stream.v1"
 #: Prefix of the subprotocol that carries a bearer token: `bearer.<token>` (browsers cannot set headers).
 TOKEN_SUBPROTOCOL_PREFIX = "bearer."
 
-CLOSE_GOING_AWAY = 1001
 CLOSE_INTERNAL = 1011
-CLOSE_SLOW_CLIENT = 1013
+CLOSE_TRY_AGAIN_LATER = 1013  # a slow client dropped, the stream starting, the warehouse down
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403

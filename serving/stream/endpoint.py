@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, WebSocket
+from sqlalchemy import exc as sa_exc
 
 from ops.stream import protocol as p
 from resources.stream_events import bounds, read_after
@@ -52,6 +53,10 @@ class Closing(Exception):
         self.reason = reason
 
 
+class Dropped(Closing):
+    """The hub dropped this client (its queue was full)."""
+
+
 @router.websocket(PATH)
 async def stream(websocket: WebSocket) -> None:
     service: StreamService = websocket.app.state.stream
@@ -70,6 +75,11 @@ async def stream(websocket: WebSocket) -> None:
                 del service.connections[client_id]
     except Closing as closing:
         await _close(websocket, service, closing.code, closing.reason, client_id)
+    except (sa_exc.DBAPIError, sa_exc.TimeoutError, ConnectionError) as exc:
+        # As over HTTP (503), an outage is no client error: try again later, from the cursor it has.
+        log.warning("stream connection ended: the warehouse failed (%s: %s)", exc.__class__.__name__, exc)
+        await _close(websocket, service, p.CLOSE_TRY_AGAIN_LATER, "the warehouse does not answer; reconnect with "
+                     "your last cursor in a few seconds", client_id)  # fmt: skip
     except Exception:
         log.exception("stream connection failed")
         await _close(websocket, service, p.CLOSE_INTERNAL, "internal error", client_id)
@@ -99,7 +109,7 @@ async def _admit(websocket: WebSocket, service: StreamService, offered: list[str
         raise Closing(p.CLOSE_RATE_LIMITED, f"at most {service.settings.stream_max_connections} concurrent "
                       "streams per client; close one first")  # fmt: skip
     if not service.hub.ready:
-        raise Closing(p.CLOSE_SLOW_CLIENT, "the stream is starting (its log is not read yet); retry in 1 s")
+        raise Closing(p.CLOSE_TRY_AGAIN_LATER, "the stream is starting (its log is not read yet); retry in 1 s")
     return principal.client_id
 
 
@@ -161,7 +171,12 @@ class Session:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
             for task in done:
-                task.result()  # Closing, or the client went away (returns)
+                try:
+                    task.result()  # Closing, or the client went away (returns)
+                except Dropped:
+                    # Said now, after the sender stopped: the cursor is the last event it really sent.
+                    raise Closing(p.CLOSE_TRY_AGAIN_LATER, f"too slow: {self.service.queue_size} events "
+                                  f"unread; reconnect with cursor={self.cursor}") from None  # fmt: skip
         finally:
             if self.subscriber is not None:
                 self.service.hub.unsubscribe(self.subscriber)
@@ -265,7 +280,7 @@ class Session:
                 await _sleep_until(wait, self.started)
                 continue
             if subscriber.dropped.is_set():
-                raise Closing(p.CLOSE_SLOW_CLIENT, p.reason(subscriber.drop_reason))
+                raise Dropped(p.CLOSE_TRY_AGAIN_LATER, subscriber.drop_reason)
             item = await _get(subscriber, wait)
             if item is None:
                 continue
@@ -280,7 +295,7 @@ class Session:
         await self.joined.wait()
         assert self.subscriber is not None
         await self.subscriber.dropped.wait()
-        raise Closing(p.CLOSE_SLOW_CLIENT, p.reason(self.subscriber.drop_reason))
+        raise Dropped(p.CLOSE_TRY_AGAIN_LATER, self.subscriber.drop_reason)
 
     def _heartbeat_cursor(self) -> int:
         """Everything the client asked for up to here has been sent (the queue is empty: nothing pends)."""

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Opcode
 from websockets.sync.client import ClientConnection, connect
 
 from ops.stream.events import StreamEvent
@@ -157,7 +158,7 @@ class SlowClient:
             self.protocol.receive_data(data)
 
     def read_until_closed(self, timeout: float = 15.0) -> tuple[int | None, str | None, int]:
-        """Read everything at last: (close code, reason, frames received before it)."""
+        """Read everything at last: (close code, reason, text frames received before it)."""
         frames = 0
         deadline = time.monotonic() + timeout
         while self.protocol.close_rcvd is None and time.monotonic() < deadline:
@@ -168,7 +169,7 @@ class SlowClient:
             if not data:
                 break
             self.protocol.receive_data(data)
-            frames += sum(1 for _ in self.protocol.events_received())
+            frames += sum(1 for e in self.protocol.events_received() if getattr(e, "opcode", None) == Opcode.TEXT)
             self.sock.sendall(b"".join(self.protocol.data_to_send()))  # answers pings and the close
         close = self.protocol.close_rcvd
         return (close.code, close.reason, frames) if close else (None, None, frames)

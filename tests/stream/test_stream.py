@@ -202,8 +202,15 @@ def test_a_slow_client_is_dropped_and_never_slows_the_others(tmp_path, warehouse
                 assert [e["cursor"] for e in got] == list(range(1, published + 1))
             # The slow client reads at last: what was in flight, then the close with its reason.
             code, reason, frames = slow.read_until_closed()
-            assert code == p.CLOSE_SLOW_CLIENT, (code, reason, frames)
+            assert code == p.CLOSE_TRY_AGAIN_LATER, (code, reason, frames)
             assert frames < published
             assert "too slow: 16 events unread; reconnect with cursor=" in reason
+            # ... and loses nothing: from the cursor it was given, the rest, in order.
+            cursor = int(reason.rsplit("=", 1)[1])
+            assert cursor == frames - 1 < published  # text frames: `subscribed`, then exactly the events up to it
+            with open_stream(url, bearer, f"?topics=blocks&cursor={cursor}") as again:
+                assert receive(again)["type"] == "subscribed"
+                rest = events(again, published - cursor)
+                assert [e["cursor"] for e in rest] == list(range(cursor + 1, published + 1))
         finally:
             slow.close()
