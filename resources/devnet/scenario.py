@@ -31,7 +31,8 @@ base units, block numbers as ints)::
       "hard_sandwiches": [{"kind": "multi_pool" | "multi_hop" | "router_bot" | "contract_bot" | "partial_backrun",
                            "block", "pools": [addr], "attacker", "senders": [addr], "front_tx",
                            "victim_txs": [tx], "back_tx", "profit_token", "gas_cost_wei",
-                           "raw_profit"}],  # back-run's take minus front-run's spend, in profit_token
+                           "raw_profit",  # back-run's take minus front-run's spend, in profit_token
+                           "coinbase_internal_wei"?}],  # router/contract bots: a tip paid inside the call
       "failed_sandwiches": [{"block", "pool", "attacker", "front_tx", "victim_txs": [tx], "back_tx",
                              "reason"}],  # the back-run reverted: no sandwich happened
       "non_sandwiches": [{"block", "pool", "actor", "txs": [buy, sell]}],  # buy-then-sell, no victim
@@ -495,7 +496,9 @@ def _hard_sandwich(world: World, rng: random.Random, kind: str) -> None:
     routers). multi_hop: the bot's legs route through an intermediate pool; victims trade on the
     last hop's pool. router_bot: the bot contract relays through a public router, front- and back-run
     sent by different operators. contract_bot: the same contract paying pairs itself, senders
-    swapped. partial_backrun: the back-run sells 40-70 % of what the front-run bought.
+    swapped, tipping the builder inside the back-run call (``coinbase_internal_wei``: no log or
+    top-level transfer shows it). partial_backrun: the back-run sells 40-70 % of what the front-run
+    bought.
     """
     a, p, t = world.accounts, world.pools, world.tokens
     bot, (op1, op2) = world.contracts["sandwich_contract"], a["sandwich_operators"]
@@ -543,8 +546,11 @@ def _hard_sandwich(world: World, rng: random.Random, kind: str) -> None:
             back_data = encode_call(call, [pool.router], [[token_out, token_in]], [out], [0])
         else:
             back_data = encode_call(call, pool.address, token_out, out, 0)
-        back = world.send(second_sender, bot, back_data, gas=400_000, tip=GWEI)
-        case.update(pools=[pool.address], attacker=bot, senders=[first_sender, second_sender], profit_token=token_in)
+        # The contract bot tips the builder inside its back-run call (an internal transfer).
+        inner_tip = INNER_TIP if kind == "contract_bot" else 0
+        back = world.send(second_sender, bot, back_data, gas=400_000, tip=GWEI, value=inner_tip)
+        case.update(pools=[pool.address], attacker=bot, senders=[first_sender, second_sender], profit_token=token_in,
+                    coinbase_internal_wei=str(inner_tip))
     else:  # partial_backrun
         pool = p[rng.choice(["WETH/USDC#A", "WETH/DAI#A", "WETH/USDC#B"])]
         token_in = rng.choice([pool.token0, pool.token1])
@@ -605,6 +611,8 @@ def _phishing(world: World, rng: random.Random) -> None:
 
 
 HARD_SANDWICHES = ("multi_pool", "multi_hop", "router_bot", "contract_bot", "partial_backrun")
+#: What the contract bot forwards to the coinbase inside its back-run (visible in traces only).
+INNER_TIP = ETHER // 100
 
 
 def _not_a_sandwich(world: World, rng: random.Random) -> None:

@@ -68,6 +68,11 @@ def test_hard_sandwiches_are_what_their_kind_says(rpc, truth):
             assert front["from"] != back["from"] and front["to"] == back["to"] == bot  # rotating senders
             senders = {s[2] for s in _swaps(front) + _swaps(back)}
             assert (senders == {bot}) == (kind == "contract_bot")  # calls the pair itself, or a router does
+            sent = int(rpc("eth_getTransactionByHash", case["back_tx"])["value"], 16)
+            assert sent == int(case["coinbase_internal_wei"])  # the tip it forwards to the coinbase inside
+            if sent:
+                block, before = hex(case["block"]), hex(case["block"] - 1)
+                assert int(rpc("eth_getBalance", bot, block), 16) == int(rpc("eth_getBalance", bot, before), 16)
         else:  # partial_backrun: sells back less than it bought
             bought = max(_swaps(front)[0][1][2:])
             sold = max(_swaps(back)[0][1][:2])
