@@ -36,6 +36,7 @@ class _Leaf:
     conditions: list[list[tuple[int, bool]]]  # per feature: (internal node, goes left) along the path
     cover: np.ndarray  # per feature: product of the cover ratios of its splits
     table: np.ndarray | None = None  # (2^k, k) attributions by pattern
+    drop: np.ndarray | None = None  # (2^k, k) leave-one-out drops by pattern (built on demand)
 
 
 @dataclass
@@ -86,13 +87,25 @@ class TreeShap:
     def shap_values(self, x: np.ndarray, chunk: int = CHUNK_ROWS) -> np.ndarray:
         """(rows, features) float64 attributions; each row sums to margin(x) - expected_value."""
         self._tabulate()
+        return self._accumulate(x, "table", chunk)
+
+    def path_occlusion(self, x: np.ndarray, chunk: int = CHUNK_ROWS) -> np.ndarray:
+        """(rows, features): margin(x) - f_x(all features but j), the drop when feature j is removed the
+        trees' own way (both branches of its splits, weighted by cover): leave-one-out on TreeSHAP's game."""
+        for tree in self.trees:
+            for leaf in tree.leaves:
+                if leaf.drop is None:
+                    leaf.drop = _leaf_drop(leaf.value, leaf.cover)
+        return self._accumulate(x, "drop", chunk)
+
+    def _accumulate(self, x: np.ndarray, kind: str, chunk: int) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         out = np.zeros((self.n_features, len(x)), dtype=np.float64)  # feature-major: contiguous adds
         for start in range(0, len(x), chunk):
-            self._chunk(x[start : start + chunk], out[:, start : start + chunk])
+            self._chunk(x[start : start + chunk], out[:, start : start + chunk], kind)
         return out.T
 
-    def _chunk(self, x: np.ndarray, out: np.ndarray) -> None:
+    def _chunk(self, x: np.ndarray, out: np.ndarray, kind: str = "table") -> None:
         n = len(x)
         cols = np.ascontiguousarray(x.T)
         nan = np.isnan(cols)
@@ -116,7 +129,7 @@ class TreeShap:
                         for node, goes_left in rest:
                             z &= (left if goes_left else right)[node]
                     np.add(pattern, WEIGHTS[bit][z.view(np.uint8)], out=pattern)
-                values = leaf.table.T  # (k, 2^k)
+                values = getattr(leaf, kind).T  # (k, 2^k)
                 for bit, f in enumerate(leaf.features):
                     out[f] += values[bit].take(pattern)
 
@@ -171,3 +184,16 @@ def _leaf_table(value: float, cover: np.ndarray) -> np.ndarray:
             e = e * cover[d] + shifted
         table[:, i] = value * (a[:, i] - cover[i]) * (e @ weights)
     return table
+
+
+def _leaf_drop(value: float, cover: np.ndarray) -> np.ndarray:
+    """g(all) - g(all but i) of the same product game, for every binary a: value * (prod a - cover_i * prod_{d != i} a)."""
+    k = len(cover)
+    patterns = np.arange(2**k, dtype=np.int64)
+    a = ((patterns[:, None] >> np.arange(k)) & 1).astype(bool)
+    every = a.all(axis=1).astype(np.float64)
+    out = np.empty((2**k, k), dtype=np.float64)
+    for i in range(k):
+        others = np.delete(a, i, axis=1).all(axis=1).astype(np.float64)
+        out[:, i] = value * (every - cover[i] * others)
+    return np.ascontiguousarray(out.T).T

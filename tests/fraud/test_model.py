@@ -249,3 +249,30 @@ def test_a_devnet_sized_label_set_still_learns():
     result = train_fraud_model(x, y, [f"0x{i:040x}" for i in range(25)])
     assert result.metrics["roc_auc"] == 1.0 and result.holdout_y.sum() >= 1
     assert np.ptp(result.model.predict_proba(x)) > 0.5  # not a constant model
+
+
+def test_path_occlusion_is_the_drop_when_a_feature_is_marginalized_by_the_trees():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1000, 3))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = (np.nan_to_num(x[:, 0]) * np.nan_to_num(x[:, 1]) > 0).astype(int)
+    clf = HistGradientBoostingClassifier(max_iter=5, max_leaf_nodes=5).fit(x, y)
+    drop = TreeShap.from_booster(clf).path_occlusion(x[:5])
+
+    def expect(nodes, row, skip, n=0):
+        r = nodes[n]
+        if r["is_leaf"]:
+            return r["value"]
+        if r["feature_idx"] == skip:
+            lc, rc = nodes[r["left"]]["count"], nodes[r["right"]]["count"]
+            return (lc * expect(nodes, row, skip, r["left"]) + rc * expect(nodes, row, skip, r["right"])) / (lc + rc)
+        v = row[r["feature_idx"]]
+        left = bool(r["missing_go_to_left"]) if np.isnan(v) else v <= r["num_threshold"]
+        return expect(nodes, row, skip, r["left"] if left else r["right"])
+
+    for i in range(5):
+        full = sum(expect(p[0].nodes, x[i], -1) for p in clf._predictors)
+        for j in range(3):
+            assert drop[i, j] == pytest.approx(full - sum(expect(p[0].nodes, x[i], j) for p in clf._predictors))
