@@ -28,10 +28,10 @@ import numpy as np
 
 from ops.fraud.baseline import LogisticBaseline
 from ops.fraud.drift import ReferenceHistograms, reference_histograms
+from ops.fraud.figures import figures_with_baselines
 from ops.fraud.fusion import Fusion, FusionReport, context_matrix, cross_fitted, evaluate_fusion
 from ops.fraud.schema import FEATURES
 from ops.fraud.treeshap import TreeShap
-from ops.fraud.figures import figures_with_baselines
 from ops.fraud.uncertainty import RESAMPLES
 
 PRECISION_TARGETS = (0.80, 0.90, 0.95)

@@ -35,7 +35,7 @@ def test_rows_of_one_address_resample_together():
     once = with_ci(roc_auc, y, [p], [f"a{i}" for i in range(300)], resamples=400)
     twice = with_ci(roc_auc, np.tile(y, 2), [np.tile(p, 2)], [f"a{i}" for i in range(300)] * 2, resamples=400)
     naive = with_ci(roc_auc, np.tile(y, 2), [np.tile(p, 2)], [f"r{i}" for i in range(600)], resamples=400)
-    width = lambda f: f["ci_high"] - f["ci_low"]  # noqa: E731
+    width = lambda f: f["ci_high"] - f["ci_low"]
     assert width(twice) == pytest.approx(width(once), rel=0.25)
     assert width(naive) < 0.85 * width(twice)
 

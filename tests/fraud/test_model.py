@@ -13,9 +13,9 @@ from ops.fraud.drift import PSI_WARN, psi_per_feature, reference_histograms
 from ops.fraud.matrix import feature_matrix
 from ops.fraud.model import FraudModel, from_bytes, grouped_split, precision_thresholds, to_bytes
 from ops.fraud.reasons import top_reasons
-from ops.fraud.treeshap import TreeShap
 from ops.fraud.schema import FEATURES, RISK_SCORES_SCHEMA
 from ops.fraud.scoring import score_features
+from ops.fraud.treeshap import TreeShap
 
 
 def test_public_data_set_maps_to_our_features(public_frame):
