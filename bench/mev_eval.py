@@ -126,6 +126,7 @@ def main() -> None:
     found: dict[str, list[pl.DataFrame]] = {name: [] for name in detectors}
     cases, costed = [], []
     cluster_counts: dict[str, dict[str, int]] = {}
+    hidden_tips = 0
     with tempfile.TemporaryDirectory() as build:
         for seed in (int(s) for s in args.seeds.split(",")):
             with console.status(f"playing and indexing the devnet, seed {seed}, {args.blocks} blocks"):
@@ -141,6 +142,7 @@ def main() -> None:
             sandwiches, _ = bundle_costs(detect_sandwiches(swaps), detect_arbitrages(swaps), txs, blocks, native)
             costed.append(sandwiches.with_columns(pl.col("token_front_in").is_in(native).alias("in_weth")))
             cases += planted_sandwiches(truth)
+            hidden_tips += sum(int(c.get("coinbase_internal_wei", 0)) for c in truth["hard_sandwiches"])
     scores = {name: score_sandwiches(pl.concat(frames), cases) for name, frames in found.items()}
     table = Table("kind", "planted", *(f"{n} recall [95 % CI]" for n in detectors), title="sandwich recall per kind")
     for kind in (*POSITIVE_KINDS, "all"):
@@ -163,7 +165,8 @@ def main() -> None:
         "in wei are: "
         f"gross (ours, matched) {weth['profit'].sum():.4g}, mev-inspect-py convention {weth['profit_mev_inspect'].sum():.4g}, "
         f"gas {weth['gas_cost_wei'].sum():.4g}, coinbase {weth['coinbase_transfer_wei'].sum():.4g}, "
-        f"net {weth['net_profit'].sum():.4g}"
+        f"net {weth['net_profit'].sum():.4g}; tips paid inside contract calls (planted, not seen without traces): "
+        f"{hidden_tips:.4g} wei"
     )
     ctable = Table("clustering", "pairwise precision [95 % CI]", "pairwise recall [95 % CI]",
                    "phishing victims merged into the scammer's cluster", title="wallet clusters (pairs over the truth's addresses)")
