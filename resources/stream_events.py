@@ -61,7 +61,7 @@ def append_events(warehouse: Warehouse, events: Iterable[StreamEvent]) -> list[i
                 now = datetime.now(UTC).replace(tzinfo=None)
                 rows = [
                     {"seq": last + i, "topic": e.topic, "key": e.key, "client_id": e.client_id, "payload": p,
-                     "created_at": now}  # fmt: skip
+                     "created_at": now}
                     for i, (e, p) in enumerate(zip(checked, payloads, strict=True), start=1)
                 ]
                 conn.execute(sa.insert(table), rows)

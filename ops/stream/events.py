@@ -140,7 +140,7 @@ def risk_changes(previous: Mapping[str, float], current: Mapping[str, tuple[floa
             continue
         before = previous.get(address)
         crossed = before is None or before < threshold
-        rose = before is not None and score - before > min_change and min_change > 0
+        rose = before is not None and score - before > min_change > 0
         if crossed or rose:
             out.append(StreamEvent(RISK, address, {
                 "address": address, "score": float(score), "band": band,

@@ -17,6 +17,7 @@ Both prune events older than STREAM_RETENTION_SECONDS once a minute (the leader 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -108,10 +109,8 @@ class _Feed:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # stopping anyway
                 await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
-                pass
         self._tasks.clear()
 
 
@@ -161,15 +160,11 @@ class RedisFeed(_Feed):
 
     async def stop(self) -> None:
         await super().stop()
-        try:
+        with contextlib.suppress(Exception):  # shutting down anyway
             if self.leader:  # hand the lease over at once rather than after it expires
                 await self._redis.eval(_RELEASE, 1, self.lease_key, self.instance)
-        except Exception:  # noqa: BLE001 - shutting down anyway
-            pass
-        try:
+        with contextlib.suppress(Exception):
             await self._redis.aclose()
-        except Exception:  # noqa: BLE001
-            pass
 
     # the leader: table -> Redis stream
     async def _lead(self) -> None:

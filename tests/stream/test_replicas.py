@@ -9,7 +9,16 @@ import uuid
 import pytest
 
 from tests.services import delete_namespace
-from tests.stream.conftest import blocks, events, open_stream, publish, receive, serving, stream_settings, token
+from tests.stream.conftest import (
+    blocks,
+    events,
+    open_stream,
+    publish,
+    receive,
+    serving,
+    stream_settings,
+    token,
+)
 
 
 @pytest.fixture
@@ -65,14 +74,13 @@ def _loop_of(app):
 def test_a_replica_reads_the_table_itself_while_redis_is_down(tmp_path, warehouse_url, warehouse, disposable_redis):
     bearer = token(warehouse)
     settings = stream_settings(tmp_path, warehouse_url, CACHE_URL=disposable_redis.url)
-    with serving(settings, warehouse) as (url, app):
-        with open_stream(url, bearer, "?topics=blocks") as ws:
-            assert receive(ws)["type"] == "subscribed"
-            publish(warehouse, blocks(1, 3))
-            assert [e["cursor"] for e in events(ws, 3)] == [1, 2, 3]
-            disposable_redis.kill()
-            publish(warehouse, blocks(4, 3))
-            assert [e["cursor"] for e in events(ws, 3)] == [4, 5, 6]
-            disposable_redis.start()
-            publish(warehouse, blocks(7, 3))
-            assert [e["cursor"] for e in events(ws, 3)] == [7, 8, 9]  # once each, whichever path
+    with serving(settings, warehouse) as (url, _app), open_stream(url, bearer, "?topics=blocks") as ws:
+        assert receive(ws)["type"] == "subscribed"
+        publish(warehouse, blocks(1, 3))
+        assert [e["cursor"] for e in events(ws, 3)] == [1, 2, 3]
+        disposable_redis.kill()
+        publish(warehouse, blocks(4, 3))
+        assert [e["cursor"] for e in events(ws, 3)] == [4, 5, 6]
+        disposable_redis.start()
+        publish(warehouse, blocks(7, 3))
+        assert [e["cursor"] for e in events(ws, 3)] == [7, 8, 9]  # once each, whichever path

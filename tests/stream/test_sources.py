@@ -52,15 +52,18 @@ def test_a_batch_status_reaches_only_its_own_client(tmp_path, warehouse_url, war
         "updated_at": now, "client_id": "alice",
     }], schema=NLP_BATCHES.schema))  # fmt: skip
     alice, bob = token(warehouse, "alice"), token(warehouse, "bob")
-    with serving(stream_settings(tmp_path, warehouse_url), warehouse) as (url, _app):
-        with open_stream(url, alice, "?topics=nlp_batches") as a, open_stream(url, bob, "?topics=*") as b:
-            assert receive(a)["type"] == receive(b)["type"] == "subscribed"
-            run = dg.DagsterRun(job_name="nlp_job", run_id="run-1", tags={schema.BATCH_TAG: "b-alice"})
-            finish_batch(warehouse, run, schema.DONE, [], None, logging.getLogger("test"))
-            [event] = events(a, 1)
-            assert event["data"] == {"batch_id": "b-alice", "status": "done", "run_id": "run-1"}
-            with pytest.raises(TimeoutError):
-                _next_event(b, 1.5)
+    with (
+        serving(stream_settings(tmp_path, warehouse_url), warehouse) as (url, _app),
+        open_stream(url, alice, "?topics=nlp_batches") as a,
+        open_stream(url, bob, "?topics=*") as b,
+    ):
+        assert receive(a)["type"] == receive(b)["type"] == "subscribed"
+        run = dg.DagsterRun(job_name="nlp_job", run_id="run-1", tags={schema.BATCH_TAG: "b-alice"})
+        finish_batch(warehouse, run, schema.DONE, [], None, logging.getLogger("test"))
+        [event] = events(a, 1)
+        assert event["data"] == {"batch_id": "b-alice", "status": "done", "run_id": "run-1"}
+        with pytest.raises(TimeoutError):
+            _next_event(b, 1.5)
 
 
 def _next_event(ws, timeout):

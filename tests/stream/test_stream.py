@@ -11,6 +11,7 @@ from websockets.sync.client import connect
 from ops.stream import protocol as p
 from ops.stream.events import StreamEvent
 from tests.stream.conftest import (
+    SlowClient,
     blocks,
     close_of,
     events,
@@ -18,7 +19,6 @@ from tests.stream.conftest import (
     publish,
     receive,
     serving,
-    SlowClient,
     stream_settings,
     strip_scopes,
     token,
@@ -60,13 +60,12 @@ def test_events_arrive_and_a_reconnect_with_the_cursor_loses_and_repeats_nothing
 def test_subscribe_message_with_cursor_replays_from_the_log(tmp_path, warehouse_url, warehouse):
     publish(warehouse, blocks(1, 5))
     bearer = token(warehouse)
-    with serving(stream_settings(tmp_path, warehouse_url), warehouse) as (url, _app):
-        with open_stream(url, bearer) as ws:
-            ws.send('{"type":"subscribe","topics":["blocks"],"cursor":2}')
-            assert receive(ws)["type"] == "subscribed"
-            assert [e["cursor"] for e in events(ws, 3)] == [3, 4, 5]
-            ws.send('{"type":"nonsense"}')
-            assert "unknown message type" in until(ws, "error")["detail"]
+    with serving(stream_settings(tmp_path, warehouse_url), warehouse) as (url, _app), open_stream(url, bearer) as ws:
+        ws.send('{"type":"subscribe","topics":["blocks"],"cursor":2}')
+        assert receive(ws)["type"] == "subscribed"
+        assert [e["cursor"] for e in events(ws, 3)] == [3, 4, 5]
+        ws.send('{"type":"nonsense"}')
+        assert "unknown message type" in until(ws, "error")["detail"]
 
 
 def test_a_cursor_older_than_the_retention_window_is_refused_with_a_reason(tmp_path, warehouse_url, warehouse):
@@ -116,7 +115,6 @@ def test_refusals_carry_the_http_status_as_a_close_code(tmp_path, warehouse_url,
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_connections_and_messages_count_on_the_clients_http_budget(tmp_path, warehouse_url, warehouse):
-    from tests.serving.proof.conftest import auth
 
     import httpx
 
