@@ -679,7 +679,7 @@ def _arbitrage(world: World, rng: random.Random) -> None:
     assert best[0] > 0, "the whale trade left no arbitrage"
     world.swap(whale, whale_pool, side, size)
     assert {pool.address: world.reserves(pool) for pool in p.values()} == reserves
-    profit, amount, pools, path = best
+    _profit, amount, pools, path = best
     bot, owner = world.contracts["arbitrage_bot"], world.accounts["arbitrage_owner"]
     data = encode_call("execute(address[],address[],uint256,uint256)", [q.address for q in pools], path, amount, 1)
     tx = world.send(owner, bot, data, gas=500_000, tip=3 * GWEI)

@@ -15,6 +15,7 @@ from assets.intel.assets import INTEL_ASSETS
 from ops.chain.ranges import BlockRange
 from ops.intel.clusters import pairwise_scores
 from resources.configurable import ChainRPCResource, WarehouseResource
+from resources.devnet.scenario import write_ground_truth
 from resources.tables import (
     CHAIN_BLOCKS,
     CHAIN_LOGS,
@@ -28,7 +29,6 @@ from resources.tables import (
     TOKEN_TRANSFERS,
     WALLET_CLUSTERS,
 )
-from resources.devnet.scenario import write_ground_truth
 from resources.warehouse import Warehouse
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from ops.intel.mev import ARBITRAGE_SCHEMA, SANDWICH_SCHEMA, bundle_costs, detect_arbitrages, detect_sandwiches
+from ops.intel.mev import (
+    ARBITRAGE_SCHEMA,
+    SANDWICH_SCHEMA,
+    bundle_costs,
+    detect_arbitrages,
+    detect_sandwiches,
+)
 from tests.intel.test_mev import BOT_EOA, POOL2, TKN, WETH, frame, hop, swap, victim
 
 MINER = "0x" + "c0" * 20
