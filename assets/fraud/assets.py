@@ -202,8 +202,8 @@ def fraud_model(
     holdout.write_parquet(buffer)
     metrics = result.metrics
     model = result.model
-    distinguishable = bool(np.isfinite(metrics["roc_auc_ci_low"]) and metrics["roc_auc_ci_low"] > 0.5)
-    promoted = metrics["roc_auc"] >= fraud_data.min_roc_auc and distinguishable
+    refusal = promotion_refusal(metrics, fraud_data.min_roc_auc)
+    promoted = refusal is None
     version = store.save(
         FRAUD_MODEL,
         {"model.pkl": to_bytes(model), "holdout.parquet": buffer.getvalue(), "calibration.png": png},
@@ -215,15 +215,13 @@ def fraud_model(
     if promoted:
         store.promote(FRAUD_MODEL, version)
     else:
-        context.log.warning(
-            f"{FRAUD_MODEL}/{version}: held-out ROC-AUC {metrics['roc_auc']:.4f} (95 % CI "
-            f"{metrics['roc_auc_ci_low']:.4f}-{metrics['roc_auc_ci_high']:.4f}) against FRAUD_MIN_ROC_AUC "
-            f"{fraud_data.min_roc_auc} and the prior 0.5: not promoted"
-        )
+        context.log.warning(f"{FRAUD_MODEL}/{version}: not promoted: {refusal}")
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
             "promoted": promoted,
+            "promotion": refusal or "promoted: ROC-AUC reaches FRAUD_MIN_ROC_AUC, its CI is above the prior 0.5 "
+            "and not below the logistic baseline",
             "rows": dg.MetadataValue.int(frame.height),
             "rows_by_source": dg.MetadataValue.json(sources),
             "held_out_roc_auc": dg.MetadataValue.float(metrics["roc_auc"]),
@@ -235,6 +233,21 @@ def fraud_model(
             "calibration": dg.MetadataValue.md(_png_md(png)),
         }
     )
+
+
+def promotion_refusal(metrics: dict[str, float], min_roc_auc: float) -> str | None:
+    """Why a trained fraud model must not be served, or None: its held-out ROC-AUC is below the
+    configured floor, its 95 % CI reaches the prior's 0.5 (it cannot be told from a random score),
+    or the CI of its difference to the logistic baseline lies below 0 (the baseline is better)."""
+    auc, lo, hi = metrics["roc_auc"], metrics.get("roc_auc_ci_low", np.nan), metrics.get("roc_auc_ci_high", np.nan)
+    if not auc >= min_roc_auc:
+        return f"held-out ROC-AUC {auc:.4f} < FRAUD_MIN_ROC_AUC {min_roc_auc}"
+    if not (np.isfinite(lo) and lo > 0.5):
+        return f"held-out ROC-AUC {auc:.4f}, 95 % CI {lo:.4f} to {hi:.4f}: not above the prior 0.5"
+    if metrics.get("roc_auc_minus_logistic_ci_high", 1.0) < 0:
+        return (f"the logistic baseline is better: ROC-AUC difference {metrics['roc_auc_minus_logistic']:+.4f}, "
+                f"95 % CI up to {metrics['roc_auc_minus_logistic_ci_high']:+.4f}")
+    return None
 
 
 def _fmt(metrics: dict[str, float], name: str) -> str:

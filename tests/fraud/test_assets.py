@@ -145,3 +145,15 @@ def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_promoted(insta
     instance.report_runless_asset_event(dg.AssetMaterialization("chain_transactions", partition="000000000200"))
     later = evaluate(result.cursor)
     assert later.run_requests[0].run_key != result.run_requests[0].run_key
+
+
+def test_the_promotion_rule_names_what_stops_a_model():
+    from assets.fraud.assets import promotion_refusal
+
+    good = {"roc_auc": 0.99, "roc_auc_ci_low": 0.98, "roc_auc_ci_high": 0.995,
+            "roc_auc_minus_logistic": 0.01, "roc_auc_minus_logistic_ci_high": 0.02}
+    assert promotion_refusal(good, 0.9) is None
+    assert "FRAUD_MIN_ROC_AUC" in promotion_refusal(good, 0.995)
+    assert "prior 0.5" in promotion_refusal({**good, "roc_auc_ci_low": 0.45}, 0.9)
+    worse = {**good, "roc_auc_minus_logistic": -0.02, "roc_auc_minus_logistic_ci_high": -0.005}
+    assert "logistic baseline is better" in promotion_refusal(worse, 0.9)
