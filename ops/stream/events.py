@@ -143,10 +143,17 @@ def risk_changes(previous: Mapping[str, float], current: Mapping[str, tuple[floa
         rose = before is not None and score - before > min_change > 0
         if crossed or rose:
             out.append(StreamEvent(RISK, address, {
-                "address": address, "score": float(score), "band": band,
-                "previous_score": None if before is None else float(before), "threshold": threshold,
+                "address": address, "score": _number(score), "band": band,
+                "previous_score": None if before is None else _number(before), "threshold": threshold,
             }))  # fmt: skip
     return out
+
+
+def _number(value: Any) -> int | float:
+    """Scores as they are stored: the API's 0-100 integers stay integers, probabilities floats."""
+    if isinstance(value, bool):
+        raise InvalidEvent("a score is a number, not a boolean")
+    return int(value) if isinstance(value, int) else float(value)
 
 
 def _finite_or_none(value: Any) -> Any:
