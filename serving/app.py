@@ -35,6 +35,7 @@ from serving.deps import TableGuard
 from serving.errors import install_error_handlers
 from serving.fastpath import install_fast_path
 from serving.gateway import DataVersions
+from serving.graphql.router import build_router as build_graphql_router
 from serving.health_monitor import HealthMonitor
 from serving.observability import Metrics, build_metrics_router, configure_logging, install_observability
 from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
@@ -197,6 +198,9 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             log.info("serving domain %r has no router yet; not mounted", domain)
             continue
         app.include_router(router, dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
+    if "chain" in settings.serving_domains:
+        # GraphQL, behind the same gateway; with the chain domain, whose address profile it centres on.
+        app.include_router(build_graphql_router(), dependencies=GATEWAY, responses=GATEWAY_RESPONSES)
     ml.declare_horizons(app, settings.price_horizons)  # what the settings allow, in the schema too
     nlp.declare_limits(app, settings)
     return app

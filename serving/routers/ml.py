@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 import polars as pl
@@ -37,7 +38,8 @@ from ops.price.names import MODEL_NAME, RECENT_BARS
 from resources.model_store import ModelStoreError, ModelVersion
 from resources.settings import Settings
 from resources.tables import OHLCV_FEATURES
-from serving.deps import TablesDep, WarehouseDep
+from resources.warehouse import Warehouse
+from serving.deps import TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES, query_error
 from serving.gateway import cached_read
 from serving.health_monitor import freshness_check
@@ -212,6 +214,36 @@ def _forecast(features: pl.DataFrame, loaded: Loaded[PriceModel] | None, horizon
     return rows.to_dicts()[0] if rows.height else None
 
 
+async def served_for(state: Any, horizon: int) -> tuple[Loaded[PriceModel] | None, str, ModelRef]:
+    """The served model (None: the baseline), its bar interval and reference, once `horizon` is one it forecasts."""
+    settings: Settings = state.settings
+    loaded = await state.guard.call("models", _current, state)
+    horizons = _horizons(loaded, settings)
+    if horizon not in horizons:
+        raise query_error("horizon", f"the served model forecasts horizons {list(horizons)} (bars)", horizon)
+    interval = (loaded.manifest.get("interval") if loaded else None) or settings.price_interval
+    return loaded, interval, _model_ref(loaded, state)
+
+
+def symbol_forecast(warehouse: Warehouse, tables: TableGuard, symbol: str, interval: str, horizon: int,
+                    loaded: Loaded[PriceModel] | None, ref: ModelRef) -> dict[str, Any]:
+    """The forecast answer from the symbol's latest bars (blocking: a warehouse read); 404 without enough bars."""
+    tables.require(OHLCV_FEATURES.name)
+    features = warehouse.read(
+        OHLCV_FEATURES.name, {"symbol": symbol, "interval": interval}, order_by=["ts"], descending=True,
+        limit=RECENT_BARS.get(interval, 336),
+    ).reverse()
+    if features.is_empty():
+        raise HTTPException(404, f"no {interval} features for symbol {symbol!r}; materialize its market data")
+    row = _forecast(features, loaded, horizon)
+    if row is None:
+        needed = required_bars(loaded.model.window if loaded else DEFAULT_WINDOW)
+        raise HTTPException(
+            404, f"{symbol} has {features.height} {interval} bars with features; a forecast needs {needed}"
+        )
+    return _answer(row, ref)
+
+
 # -- endpoints ------------------------------------------------------------------------------------
 @router.get("/predict/{symbol}", response_model=Forecast, summary="Forecast from the symbol's latest bar")
 async def predict_symbol(
@@ -221,32 +253,9 @@ async def predict_symbol(
     tables: TablesDep,
     horizon: Annotated[int, Query(ge=1, le=1000, description="Bars ahead; one of the model's horizons.")] = 1,
 ):
-    state = request.app.state
-    settings: Settings = state.settings
-    loaded = await state.guard.call("models", _current, state)
-    horizons = _horizons(loaded, settings)
-    if horizon not in horizons:
-        raise query_error("horizon", f"the served model forecasts horizons {list(horizons)} (bars)", horizon)
+    loaded, interval, ref = await served_for(request.app.state, horizon)
     symbol = symbol.upper()
-    interval = (loaded.manifest.get("interval") if loaded else None) or settings.price_interval
-    ref = _model_ref(loaded, state)
-
-    def load() -> dict[str, Any]:
-        tables.require(OHLCV_FEATURES.name)
-        features = warehouse.read(
-            OHLCV_FEATURES.name, {"symbol": symbol, "interval": interval}, order_by=["ts"], descending=True,
-            limit=RECENT_BARS.get(interval, 336),
-        ).reverse()
-        if features.is_empty():
-            raise HTTPException(404, f"no {interval} features for symbol {symbol!r}; materialize its market data")
-        row = _forecast(features, loaded, horizon)
-        if row is None:
-            needed = required_bars(loaded.model.window if loaded else DEFAULT_WINDOW)
-            raise HTTPException(
-                404, f"{symbol} has {features.height} {interval} bars with features; a forecast needs {needed}"
-            )
-        return _answer(row, ref)
-
+    load = partial(symbol_forecast, warehouse, tables, symbol, interval, horizon, loaded, ref)
     params = {"symbol": symbol, "horizon": horizon, "interval": interval, "model": ref.version or "baseline"}
     return await cached_read(request, "model", [OHLCV_FEATURES.name], params, load)
 
