@@ -129,34 +129,17 @@ class Direction(Enum):
 
 
 # -- REST response models, as GraphQL types -------------------------------------------------------
-@pydantic_type(model=fraud.Reason, all_fields=True, name="RiskReason")
-class RiskReason:
-    pass
+def _from_model(model: type, name: str) -> type:
+    """The GraphQL type of a REST response model (the models it nests are converted before it)."""
+    return pydantic_type(model=model, all_fields=True, name=name)(type(name, (), {}))
 
 
-@pydantic_type(model=fraud.Cluster, all_fields=True, name="RiskCluster")
-class RiskCluster:
-    pass
-
-
-@pydantic_type(model=fraud.RiskScore, all_fields=True, name="RiskScore")
-class RiskScore:
-    pass
-
-
-@pydantic_type(model=ml.PredictionInterval, all_fields=True, name="PredictionInterval")
-class PredictionInterval:
-    pass
-
-
-@pydantic_type(model=ml.ModelRef, all_fields=True, name="ModelRef")
-class ModelRef:
-    pass
-
-
-@pydantic_type(model=ml.Forecast, all_fields=True, name="Forecast")
-class Forecast:
-    pass
+RiskReason = _from_model(fraud.Reason, "RiskReason")
+RiskCluster = _from_model(fraud.Cluster, "RiskCluster")
+RiskScore = _from_model(fraud.RiskScore, "RiskScore")
+PredictionInterval = _from_model(ml.PredictionInterval, "PredictionInterval")
+ModelRef = _from_model(ml.ModelRef, "ModelRef")
+Forecast = _from_model(ml.Forecast, "Forecast")
 
 
 # -- the address profile --------------------------------------------------------------------------
