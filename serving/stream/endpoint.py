@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 
 from anyio import to_thread
-from fastapi import APIRouter, HTTPException, WebSocket
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from sqlalchemy import exc as sa_exc
 
 from ops.stream import protocol as p
@@ -75,6 +75,8 @@ async def stream(websocket: WebSocket) -> None:
                 del service.connections[client_id]
     except Closing as closing:
         await _close(websocket, service, closing.code, closing.reason, client_id)
+    except WebSocketDisconnect:
+        pass  # the client went away while something was being sent to it: nothing to answer
     except (sa_exc.DBAPIError, sa_exc.TimeoutError, ConnectionError) as exc:
         # As over HTTP (503), an outage is no client error: try again later, from the cursor it has.
         log.warning("stream connection ended: the warehouse failed (%s: %s)", exc.__class__.__name__, exc)

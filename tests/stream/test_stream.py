@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -212,3 +213,23 @@ def test_a_slow_client_is_dropped_and_never_slows_the_others(tmp_path, warehouse
                 assert [e["cursor"] for e in rest] == list(range(cursor + 1, published + 1))
         finally:
             slow.close()
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_a_client_that_vanishes_is_forgotten_without_an_error(tmp_path, warehouse_url, warehouse, caplog):
+    bearer = token(warehouse)
+    with serving(stream_settings(tmp_path, warehouse_url), warehouse) as (url, app):
+        gone = open_stream(url, bearer, "?topics=blocks")
+        assert receive(gone)["type"] == "subscribed"
+        with open_stream(url, bearer, "?topics=blocks") as stays:
+            assert receive(stays)["type"] == "subscribed"
+            gone.socket.close()  # no close frame: the TCP connection just ends
+            for first in range(1, 201, 20):
+                publish(warehouse, blocks(first, 20, pad=1000))
+            assert [e["cursor"] for e in events(stays, 200)] == list(range(1, 201))
+            deadline = time.monotonic() + 10
+            while app.state.stream.connections["streamer"] != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert app.state.stream.connections["streamer"] == 1
+            assert len(app.state.stream.hub.subscribers) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[-2000:]
