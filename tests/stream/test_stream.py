@@ -233,3 +233,20 @@ def test_a_client_that_vanishes_is_forgotten_without_an_error(tmp_path, warehous
             assert app.state.stream.connections["streamer"] == 1
             assert len(app.state.stream.hub.subscribers) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[-2000:]
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_a_server_shutting_down_says_restart_and_the_cursor_resumes_on_the_next(tmp_path, warehouse_url, warehouse):
+    bearer = token(warehouse)
+    settings = stream_settings(tmp_path, warehouse_url)
+    with serving(settings, warehouse) as (url, _app):
+        ws = open_stream(url, bearer, "?topics=blocks")
+        assert receive(ws)["type"] == "subscribed"
+        publish(warehouse, blocks(1, 2))
+        last = events(ws, 2)[-1]["cursor"]
+    code, _reason = close_of(ws)
+    assert code == 1012  # service restart (the server's own close on shutdown)
+    publish(warehouse, blocks(3, 2))  # while no server runs
+    with serving(settings, warehouse) as (url, _app), open_stream(url, bearer, f"?topics=blocks&cursor={last}") as ws:
+        assert receive(ws)["type"] == "subscribed"
+        assert [e["cursor"] for e in events(ws, 2)] == [3, 4]
