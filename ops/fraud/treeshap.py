@@ -25,8 +25,6 @@ import numpy as np
 MAX_PATH_FEATURES = 18
 #: Rows explained at a time (the per-tree work arrays stay in cache).
 CHUNK_ROWS = 16384
-#: 0 or 2^bit by a pattern bit, as a lookup (a bool array indexes it without a cast).
-WEIGHTS = [np.array([0, 1 << bit], dtype=np.int32) for bit in range(MAX_PATH_FEATURES)]
 
 
 @dataclass
@@ -128,10 +126,8 @@ class TreeShap:
                         z = z.copy()
                         for node, goes_left in rest:
                             z &= (left if goes_left else right)[node]
-                    np.add(pattern, WEIGHTS[bit][z.view(np.uint8)], out=pattern)
-                values = getattr(leaf, kind).T  # (k, 2^k)
-                for bit, f in enumerate(leaf.features):
-                    out[f] += values[bit].take(pattern)
+                    np.bitwise_or(pattern, np.left_shift(z, bit, dtype=np.int32), out=pattern)
+                out[leaf.features] += getattr(leaf, kind).T.take(pattern, axis=1)
 
 
 def _tree(nodes: np.ndarray) -> _Tree:
