@@ -285,6 +285,7 @@ def train_fraud_model(
     metrics["calibration_rows"] = float(len(cal))
 
     report = FusionReport(False, False, "not evaluated")
+    context = None
     if params.fusion:
         try:
             context = _anomaly_context(x[train], y[train], features, params.seed)
@@ -298,7 +299,7 @@ def train_fraud_model(
     thresholds = precision_thresholds(y[cal], p_cal)
     scored_test = p_test
     if report.fused:  # the bands cut the fused score: thresholds on cross-fitted calibration scores
-        held_out = Fusion(_anomaly_context(x[train], y[train], features, params.seed), report.stacker)
+        held_out = Fusion(context, report.stacker)
         fused_cal = cross_fitted(p_cal, context_matrix(held_out.anomaly, x[cal]), y[cal], groups[cal], params.seed)
         thresholds = precision_thresholds(y[cal], fused_cal)
         scored_test = held_out.fuse(p_test, x[test])

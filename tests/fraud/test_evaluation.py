@@ -132,3 +132,38 @@ def test_the_fast_metrics_are_scikit_learns():
     assert roc_auc(y, p, w) == pytest.approx(roc_auc_score(y, p, sample_weight=w))
     assert pr_auc(y, p, w) == pytest.approx(average_precision_score(y, p, sample_weight=w))
     assert pr_auc(y, p) == pytest.approx(average_precision_score(y, p))
+
+
+def test_a_fusion_that_wins_becomes_the_score_and_its_bands(monkeypatch, public_slice_csv):
+    """Force the decision (the public data never gives fusion a win): the served score is then the
+    stacker's over the classifier and its own anomaly model, the bands cut that score, and scoring says so."""
+    from datetime import UTC, datetime
+
+    import ops.fraud.model as model_module
+    from ops.fraud.dataset import load_public_dataset
+    from ops.fraud.fusion import FusionReport, fit_stacker
+    from ops.fraud.matrix import feature_matrix
+    from ops.fraud.scoring import score_features
+    from tests.fraud.conftest import TINY
+
+    real = model_module.evaluate_fusion
+
+    def forced(p_cal, ctx_cal, y_cal, *rest, **kw):
+        report = real(p_cal, ctx_cal, y_cal, *rest, **kw)
+        return FusionReport(True, True, "forced", report.figures, fit_stacker(p_cal, ctx_cal, y_cal))
+
+    monkeypatch.setattr(model_module, "evaluate_fusion", forced)
+    frame = load_public_dataset(public_slice_csv)
+    x, y = feature_matrix(frame), frame["label"].to_numpy()
+    plain = model_module.train_fraud_model(x, y, frame["address"].to_list(), TINY.__class__(
+        **{**TINY.__dict__, "fusion": False}))
+    result = model_module.train_fraud_model(x, y, frame["address"].to_list(), TINY)
+    model = result.model
+    assert model.score_basis == "fused" and result.metrics["fused"] == 1.0
+    p = model.predict_proba(x)
+    fused = model.score_proba(x)
+    assert fused == pytest.approx(model.fusion.fuse(p, x)) and not np.allclose(fused, p)
+    assert [t.threshold for t in model.thresholds] != [t.threshold for t in plain.model.thresholds]
+    scores = score_features(model, None, frame, model_version="v", anomaly_version=None,
+                            scored_at=datetime(2024, 1, 1, tzinfo=UTC))
+    assert scores["probability"].to_list() == pytest.approx(fused.tolist())
