@@ -9,7 +9,7 @@ each value jittered by up to 5 % so no two rows are alike), then times, alternat
   rows, band above low), IsolationForest score, HDBSCAN cluster context, the published frame;
 - bare: `classifier.predict_proba` of the same calibrated model on the ready numpy matrix.
 
-ratio = ours rows/s / bare rows/s. Per-row attributions cost about 13x a predict per flagged row (measured: 8.7k vs 111k rows/s),
+ratio = ours rows/s / bare rows/s. Per-row attributions cost about 10x a predict per flagged row (measured: 11k vs 90-111k rows/s),
 so the ratio falls with the flagged share: rows drawn from the public data set are ~22 % fraud, a
 chain's addresses far fewer. The share and the reasons' own rate are printed. The last line is JSON.
 

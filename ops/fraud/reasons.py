@@ -5,7 +5,7 @@ Choice: exact per-row attributions of the booster's log-odds (path-dependent Tre
 The earlier global partial-dependence table named the feature that mattered for the average
 address, and its top reason matched a per-row occlusion test for 8 % of fraud rows.
 
-TreeSHAP costs about 13x a predict per row, so reasons are computed for the rows a reviewer looks at: those
+TreeSHAP costs about 10x a predict per row, so reasons are computed for the rows a reviewer looks at: those
 the model flags (probability at or above the first band cut, `FraudModel.reason_cut`); a low-band
 address has none. `occlusion` and `agreement` are the check the bench reports: the score drop when
 one feature is replaced by background rows' values, against the attributions' top features.
