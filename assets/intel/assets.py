@@ -23,7 +23,15 @@ from ops.intel.clusters import (
     wallet_clusters,
 )
 from ops.intel.contracts import analysis_frame, analysis_row, analyze
-from ops.intel.mev import MAINNET_WETH, bundle_costs, detect_arbitrages, detect_sandwiches, find_routers
+from ops.intel.mev import (
+    ARBITRAGE_KEY,
+    MAINNET_WETH,
+    SANDWICH_KEY,
+    bundle_costs,
+    detect_arbitrages,
+    detect_sandwiches,
+    find_routers,
+)
 from ops.intel.proxy import resolve_implementation
 from ops.intel.swaps import (
     SWAP_TOPICS,
@@ -34,7 +42,9 @@ from ops.intel.swaps import (
     swap_logs,
 )
 from ops.reporting import markdown_table
+from ops.stream.events import mev_events
 from resources.configurable import ChainRPCResource, WarehouseResource
+from resources.stream_events import append_events
 from resources.tables import (
     CHAIN_BLOCKS,
     CHAIN_LOGS,
@@ -237,6 +247,9 @@ def mev(context: dg.AssetExecutionContext, config: GroundTruthConfig, warehouse:
                                               _native_tokens(context, chain_rpc, tokens))
     db.replace_range(MEV_SANDWICHES, sandwiches, "block_number", rng.start, rng.end + 1)
     db.replace_range(MEV_ARBITRAGES, arbitrages, "block_number", rng.start, rng.end + 1)
+    # Live stream: a re-run of a range says its detections again under the same keys.
+    append_events(db, mev_events("sandwich", sandwiches.iter_rows(named=True), SANDWICH_KEY)
+                  + mev_events("arbitrage", arbitrages.iter_rows(named=True), ARBITRAGE_KEY))  # fmt: skip
     context.log.info(f"mev {rng.key}: {sandwiches.height} sandwiches, {arbitrages.height} arbitrages in {swaps.height} swaps")
     yield dg.MaterializeResult(
         asset_key="mev_sandwiches",

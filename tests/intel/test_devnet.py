@@ -225,3 +225,21 @@ def test_cluster_ids_are_stable_across_runs(devnet):
     after = wh.read(WALLET_CLUSTERS.name).sort("address")
     assert before.select("address", "cluster_id").equals(after.select("address", "cluster_id"))
     assert pl.Series(before["cluster_id"]).n_unique() >= 1
+
+
+def test_every_detection_is_an_event_on_the_live_stream(devnet):
+    """The mev asset appends its detections to the stream log: one `mev` event per row, keyed like the row."""
+    import json
+
+    from resources.tables import STREAM_EVENTS
+
+    _truth, wh, *_ = devnet
+    events = wh.read(STREAM_EVENTS.name, {"topic": "mev"}).to_dicts()
+    sandwiches = wh.read(MEV_SANDWICHES.name).to_dicts()
+    arbitrages = wh.read(MEV_ARBITRAGES.name).to_dicts()
+    assert sandwiches and arbitrages
+    assert len(events) == len(sandwiches) + len(arbitrages)
+    kinds = [json.loads(e["payload"])["kind"] for e in events]
+    assert kinds.count("sandwich") == len(sandwiches) and kinds.count("arbitrage") == len(arbitrages)
+    keys = {e["key"] for e in events}
+    assert all(any(r["front_transaction_hash"] in k for k in keys) for r in sandwiches)
