@@ -68,8 +68,7 @@ class Cluster(BaseModel):
 
 class RiskScore(BaseModel):
     address: str | None
-    score: int = Field(description="0-100: the probability in percent (the calibrated classifier's; the fused one "
-                       "when score_basis is 'fused').")
+    score: int = Field(description="0-100: the calibrated fraud probability in percent.")
     probability: float
     band: str = Field(description="low | medium | high | critical (precision 0.80 / 0.90 / 0.95 cuts).")
     score_basis: str = Field("classifier", description="classifier: the score is the classifier's alone; "
