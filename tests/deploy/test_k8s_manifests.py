@@ -135,11 +135,13 @@ def test_ingress_routes_each_domain_to_its_own_service_over_tls(sqlite_settings)
     from serving.app import create_app
     from serving.observability import route_templates
 
-    (ingress,) = of_kind("Ingress")
-    assert ingress["spec"]["tls"][0]["secretName"]
-    hosts = {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
-    assert {rule["host"] for rule in ingress["spec"]["rules"]} <= hosts
-    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    ingresses = of_kind("Ingress")  # the API, and the stream with WebSocket-long timeouts
+    paths = []
+    for ingress in ingresses:
+        assert ingress["spec"]["tls"][0]["secretName"]
+        hosts = {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+        assert {rule["host"] for rule in ingress["spec"]["rules"]} <= hosts
+        paths += [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     services = {s["metadata"]["name"] for s in of_kind("Service")}
 
     def backend(path: str) -> str | None:
@@ -159,6 +161,10 @@ def test_ingress_routes_each_domain_to_its_own_service_over_tls(sqlite_settings)
         for route in domain_routes:
             assert backend(route) == f"sextant-{domain}", route
     assert backend("/api/health/ready") and backend("/api/docs")
+    assert backend("/api/v1/stream") == "sextant-data"  # mounted on every replica; one Service answers
+    (stream,) = [i for i in ingresses if any(p["path"] == "/api/v1/stream" for r in i["spec"]["rules"]
+                                             for p in r["http"]["paths"])]  # fmt: skip
+    assert int(stream["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > 60
     assert backend("/api/metrics") is None  # scraped in the cluster, never published
 
 
