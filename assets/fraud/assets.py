@@ -264,6 +264,8 @@ def figures_table(metrics: dict[str, float]) -> pl.DataFrame:
     rows = [
         ("ROC-AUC", _fmt(metrics, "roc_auc"), _fmt(metrics, "logistic_roc_auc"), "0.5"),
         ("PR-AUC", _fmt(metrics, "pr_auc"), _fmt(metrics, "logistic_pr_auc"), f"{metrics['prior_pr_auc']:.4f}"),
+        ("accuracy at 0.5", _fmt(metrics, "accuracy"), "-", f"{metrics.get('prior_accuracy', float('nan')):.4f}"),
+        ("Brier score (lower is better)", _fmt(metrics, "brier"), "-", f"{metrics.get('prior_brier', float('nan')):.4f}"),
         ("ROC-AUC, rows without missing values", _fmt(metrics, "roc_auc_complete_rows"),
          _fmt(metrics, "logistic_roc_auc_complete_rows"), "0.5"),
         ("ROC-AUC minus logistic", _fmt(metrics, "roc_auc_minus_logistic"), "0", "-"),

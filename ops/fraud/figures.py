@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ops.fraud.uncertainty import RESAMPLES, auc_difference, bootstrap_ci, pr_auc, roc_auc, with_ci
+from ops.fraud.uncertainty import (
+    RESAMPLES,
+    accuracy,
+    auc_difference,
+    bootstrap_ci,
+    brier,
+    pr_auc,
+    roc_auc,
+    with_ci,
+)
 
 
 def _put(out: dict[str, float], name: str, figure: dict[str, float]) -> None:
@@ -29,6 +38,11 @@ def figures_with_baselines(y: np.ndarray, p: np.ndarray, p_baseline: np.ndarray 
                              "prior_roc_auc": 0.5, "prior_pr_auc": float(np.mean(y))}
     _put(out, "roc_auc", with_ci(roc_auc, y, [p], groups, resamples, seed))
     _put(out, "pr_auc", with_ci(pr_auc, y, [p], groups, resamples, seed))
+    base = float(np.mean(y))
+    _put(out, "accuracy", with_ci(accuracy, y, [p], groups, resamples, seed))
+    out["prior_accuracy"] = max(base, 1 - base)  # always the majority class
+    _put(out, "brier", with_ci(brier, y, [p], groups, resamples, seed))
+    out["prior_brier"] = base * (1 - base)  # always the base rate
     if p_baseline is not None:
         _put(out, "logistic_roc_auc", with_ci(roc_auc, y, [p_baseline], groups, resamples, seed))
         _put(out, "logistic_pr_auc", with_ci(pr_auc, y, [p_baseline], groups, resamples, seed))

@@ -73,6 +73,18 @@ def pr_auc(y, p, sample_weight=None) -> float:
     return float(np.sum(recall_steps * precision))
 
 
+def accuracy(y, p, sample_weight=None) -> float:
+    """Share of rows on the right side of 0.5, weighted."""
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return float(np.sum(w * ((np.asarray(p) >= 0.5) == (np.asarray(y) == 1))) / np.sum(w))
+
+
+def brier(y, p, sample_weight=None) -> float:
+    """Mean squared error of the probability, weighted (lower is better)."""
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return float(np.sum(w * (np.asarray(p, dtype=np.float64) - (np.asarray(y) == 1)) ** 2) / np.sum(w))
+
+
 def auc_difference(y, a, b, sample_weight=None) -> float:
     return roc_auc(y, a, sample_weight) - roc_auc(y, b, sample_weight)
 

@@ -52,6 +52,9 @@ def test_figures_stand_beside_baselines_and_the_complete_rows():
     assert figs["roc_auc_minus_logistic_ci_low"] > 0  # the model beats the weak baseline beyond noise
     assert figs["roc_auc_complete_rows"] < figs["roc_auc"]  # the gap rows flatter the pooled figure
     assert figs["prior_pr_auc"] == pytest.approx(y.mean()) and figs["rows_with_missing"] == (~complete).sum()
+    assert figs["accuracy_ci_low"] <= figs["accuracy"] <= figs["accuracy_ci_high"]
+    assert figs["prior_accuracy"] == pytest.approx(max(y.mean(), 1 - y.mean()))
+    assert figs["prior_brier"] == pytest.approx(y.mean() * (1 - y.mean()))
 
 
 def _fusion_case(informative: bool, seed: int):
@@ -132,6 +135,13 @@ def test_the_fast_metrics_are_scikit_learns():
     assert roc_auc(y, p, w) == pytest.approx(roc_auc_score(y, p, sample_weight=w))
     assert pr_auc(y, p, w) == pytest.approx(average_precision_score(y, p, sample_weight=w))
     assert pr_auc(y, p) == pytest.approx(average_precision_score(y, p))
+    from sklearn.metrics import accuracy_score, brier_score_loss
+
+    from ops.fraud.uncertainty import accuracy, brier
+
+    prob = 1 / (1 + np.exp(-p))
+    assert accuracy(y, prob, w) == pytest.approx(accuracy_score(y, prob >= 0.5, sample_weight=w))
+    assert brier(y, prob, w) == pytest.approx(brier_score_loss(y, prob, sample_weight=w))
 
 
 def test_a_fusion_that_wins_becomes_the_score_and_its_bands(monkeypatch, public_slice_csv):
