@@ -17,6 +17,7 @@ from ops.chain.schema import (
     TRANSACTIONS_SCHEMA,
 )
 from ops.fraud import schema as fraud
+from ops.intel import cluster_delta as delta
 from ops.intel.clusters import CLUSTER_KEY, CLUSTER_SCHEMA, LINK_KEY, LINK_SCHEMA
 from ops.intel.contracts import CONTRACT_ANALYSIS_KEY, CONTRACT_ANALYSIS_SCHEMA
 from ops.intel.mev import ARBITRAGE_KEY, ARBITRAGE_SCHEMA, SANDWICH_KEY, SANDWICH_SCHEMA
@@ -84,7 +85,14 @@ CONTRACT_ANALYSIS = TableSpec(
     "contract_analysis", CONTRACT_ANALYSIS_SCHEMA, CONTRACT_ANALYSIS_KEY, indexes=(("block_number",),)
 )
 WALLET_CLUSTERS = TableSpec("wallet_clusters", CLUSTER_SCHEMA, CLUSTER_KEY, indexes=(("cluster_id",),))
-WALLET_LINKS = TableSpec("wallet_links", LINK_SCHEMA, LINK_KEY, indexes=(("address_b",),))
+WALLET_LINKS = TableSpec("wallet_links", LINK_SCHEMA, LINK_KEY, indexes=(("address_b",), ("evidence",)))
+#: The incremental clusters' state between ranges (ops/intel/cluster_delta.py), read by address.
+CLUSTER_INCOMING = TableSpec("cluster_incoming", delta.INCOMING_SCHEMA, delta.INCOMING_KEY)
+CLUSTER_SWEEPS = TableSpec("cluster_sweeps", delta.SWEEPS_SCHEMA, delta.SWEEPS_KEY, indexes=(("target",),))
+CLUSTER_TARGETS = TableSpec("cluster_targets", delta.TARGETS_SCHEMA, delta.TARGETS_KEY)
+APPROVAL_SPENDERS = TableSpec("approval_spenders", delta.SPENDERS_SCHEMA, delta.SPENDERS_KEY)
+CLUSTER_EXCLUDED = TableSpec("cluster_excluded", delta.EXCLUDED_SCHEMA, delta.EXCLUDED_KEY)
+CLUSTER_CURSOR = TableSpec("cluster_cursor", delta.CURSOR_SCHEMA, delta.CURSOR_KEY)
 
 # -- nlp (ops/nlp/schema.py): API batches, inputs, detections, translations --------------------------
 NLP_BATCHES = TableSpec("nlp_batches", nlp.BATCHES_SCHEMA, nlp.BATCHES_KEY, indexes=(("status",),))
@@ -184,6 +192,12 @@ ALL_TABLES = (
     CONTRACT_ANALYSIS,
     WALLET_CLUSTERS,
     WALLET_LINKS,
+    CLUSTER_INCOMING,
+    CLUSTER_SWEEPS,
+    CLUSTER_TARGETS,
+    APPROVAL_SPENDERS,
+    CLUSTER_EXCLUDED,
+    CLUSTER_CURSOR,
     NLP_BATCHES,
     NLP_BATCH_INPUTS,
     TRANSLATION_INPUTS,

@@ -8,7 +8,7 @@ import pytest
 from ops.intel.cluster_delta import ClusterState, frame_history
 from ops.intel.cluster_synth import synthetic_history
 from ops.intel.clusters import wallet_clusters
-from tests.intel.test_clusters import OWNER, OWN_WALLET, SCAMMER, VICTIMS, approval, drain
+from tests.intel.test_clusters import OWN_WALLET, OWNER, SCAMMER, VICTIMS, approval, drain
 
 
 def fold(ranges, excluded=()):

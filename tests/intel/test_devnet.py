@@ -243,3 +243,57 @@ def test_every_detection_is_an_event_on_the_live_stream(devnet):
     assert kinds.count("sandwich") == len(sandwiches) and kinds.count("arbitrage") == len(arbitrages)
     keys = {e["key"] for e in events}
     assert all(any(r["front_transaction_hash"] in k for k in keys) for r in sandwiches)
+
+
+def test_clusters_folded_range_by_range_equal_the_full_computation(tmp_path, played_devnet):
+    """The devnet indexed in three ranges, wallet_clusters run after each (real Dagster runs): the clusters
+    equal one computation over everything (same ids, same members), and a run with nothing new writes nothing."""
+    from assets.intel.assets import dex_swaps
+    from ops.intel.clusters import APPROVAL_TOPIC, native_transfers, wallet_clusters
+    from ops.intel.mev import find_routers
+    from resources.chain_rpc import ChainRPC, index_range
+
+    server, truth = played_devnet
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    last = truth["last_block"]
+    cuts = [(0, last // 3), (last // 3 + 1, 2 * last // 3), (2 * last // 3 + 1, last)]
+    resources = {"warehouse": WarehouseResource(url=warehouse.url), "chain_rpc": ChainRPCResource(url=server.url)}
+    clusters_asset = [a for a in INTEL_ASSETS if a.partitions_def is None]
+    try:
+        with dg.instance_for_test() as instance:
+            rpc = ChainRPC(server.url)
+            for start, end in cuts:
+                frames = index_range(rpc, start, end)
+                for spec, frame in ((CHAIN_BLOCKS, frames.blocks), (CHAIN_TRANSACTIONS, frames.transactions),
+                                    (CHAIN_LOGS, frames.logs), (TOKEN_TRANSFERS, frames.token_transfers),
+                                    (CONTRACTS, frames.contracts)):
+                    warehouse.upsert(spec, frame)
+                key = BlockRange(start, end).key
+                instance.add_dynamic_partitions("chain_ranges", [key])
+                assert dg.materialize([dex_swaps], instance=instance, resources=resources, partition_key=key).success
+                run = dg.materialize(clusters_asset, instance=instance, resources=resources)
+                assert run.success
+                assert all(c.passed for c in run.get_asset_check_evaluations())
+                folded = run.asset_materializations_for_node("wallet_clusters")[0].metadata["folded_blocks"].value
+                assert folded == f"{start}..{end}"
+            rpc.close()
+            again = dg.materialize(clusters_asset, instance=instance, resources=resources)
+            assert again.asset_materializations_for_node("wallet_clusters")[0].metadata["rows_rebuilt"].value == 0
+            columns = ["address", "cluster_id", "cluster_size", "heuristics", "labels"]
+            before = warehouse.read(WALLET_CLUSTERS.name).select(columns).sort("address")
+            refold = dg.materialize(clusters_asset, instance=instance, resources=resources,
+                                    run_config={"ops": {"wallet_clusters": {"config": {"full": True}}}})
+            assert refold.success
+            assert warehouse.read(WALLET_CLUSTERS.name).select(columns).sort("address").equals(before)
+        moves = pl.concat([warehouse.read(TOKEN_TRANSFERS.name).select(
+            "token_address", "from_address", "to_address", "value", "transaction_hash", "block_number"),
+            native_transfers(warehouse.read(CHAIN_TRANSACTIONS.name))])
+        swaps = warehouse.read(DEX_SWAPS.name)
+        full, _ = wallet_clusters(moves, warehouse.read(CHAIN_LOGS.name, {"topic0": APPROVAL_TOPIC}),
+                                  warehouse.read(CONTRACTS.name)["address"].to_list(),
+                                  exclude=set(swaps["pool"].to_list()) | find_routers(swaps))
+        folded_rows = warehouse.read(WALLET_CLUSTERS.name).select(columns).sort("address")
+        assert full.height > 10
+        assert folded_rows.equals(full.select(columns).sort("address"))
+    finally:
+        warehouse.dispose()
