@@ -27,7 +27,7 @@ from ops.fraud.features import address_features as compute_address_features
 from ops.fraud.matrix import feature_matrix
 from ops.fraud.model import FraudModel, TrainParams, from_bytes, to_bytes, train_fraud_model
 from ops.fraud.schema import FEATURES
-from ops.fraud.scoring import score_features
+from ops.fraud.scoring import PRIOR, prior_features, score_features
 from ops.reporting import markdown_table
 from resources.configurable import FraudDataResource, ModelStoreResource, WarehouseResource
 from resources.model_store import ModelStore, ModelStoreError
@@ -47,6 +47,8 @@ FRAUD_MODEL = "fraud_model"
 ANOMALY_MODEL = "anomaly_model"
 KINDS = {"polars", "sql"}
 ML_KINDS = {"scikitlearn"}
+#: A model is served only when a random score does as well on shuffled labels less often than this.
+MAX_P_VALUE = 0.05
 CHAIN_DEPS = [dg.AssetKey(CHAIN_TRANSACTIONS.name), dg.AssetKey(TOKEN_TRANSFERS.name), dg.AssetKey(CONTRACTS.name)]
 
 TX_COLUMNS = ["from_address", "to_address", "value", "block_timestamp", "block_number", "receipt_contract_address"]
@@ -238,12 +240,18 @@ def fraud_model(
 def promotion_refusal(metrics: dict[str, float], min_roc_auc: float) -> str | None:
     """Why a trained fraud model must not be served, or None: its held-out ROC-AUC is below the
     configured floor, its 95 % CI reaches the prior's 0.5 (it cannot be told from a random score),
-    or the CI of its difference to the logistic baseline lies below 0 (the baseline is better)."""
+    a random score does as well on shuffled labels MAX_P_VALUE of the time or more (a bootstrap
+    interval on a handful of addresses is too narrow to say it), or the CI of its difference to the
+    logistic baseline lies below 0 (the baseline is better)."""
     auc, lo, hi = metrics["roc_auc"], metrics.get("roc_auc_ci_low", np.nan), metrics.get("roc_auc_ci_high", np.nan)
     if not auc >= min_roc_auc:
         return f"held-out ROC-AUC {auc:.4f} < FRAUD_MIN_ROC_AUC {min_roc_auc}"
     if not (np.isfinite(lo) and lo > 0.5):
         return f"held-out ROC-AUC {auc:.4f}, 95 % CI {lo:.4f} to {hi:.4f}: not above the prior 0.5"
+    p_value = metrics.get("roc_auc_p_value", np.nan)
+    if not p_value < MAX_P_VALUE:
+        return (f"held-out ROC-AUC {auc:.4f} on {metrics.get('rows', 0):.0f} addresses: a random score does as "
+                f"well with shuffled labels {p_value:.2g} of the time (needs < {MAX_P_VALUE}); too few to tell")
     if metrics.get("roc_auc_minus_logistic_ci_high", 1.0) < 0:
         return (f"the logistic baseline is better: ROC-AUC difference {metrics['roc_auc_minus_logistic']:+.4f}, "
                 f"95 % CI up to {metrics['roc_auc_minus_logistic_ci_high']:+.4f}")
@@ -379,13 +387,27 @@ def load_promoted(store: ModelStore) -> tuple[FraudModel, str, AnomalyModel | No
         fm = store.load(FRAUD_MODEL)
     except ModelStoreError as exc:
         raise dg.Failure(f"no promoted fraud model to score with: {exc}") from exc
-    fraud = from_bytes(fm.files["model.pkl"], FraudModel)
+    return from_bytes(fm.files["model.pkl"], FraudModel), fm.version, *_promoted_anomaly(store)
+
+
+def _promoted_anomaly(store: ModelStore) -> tuple[AnomalyModel | None, str | None]:
     try:
         am = store.load(ANOMALY_MODEL)
-        anomaly, anomaly_version = from_bytes(am.files["model.pkl"], AnomalyModel), am.version
     except ModelStoreError:
-        anomaly, anomaly_version = None, None
-    return fraud, fm.version, anomaly, anomaly_version
+        return None, None
+    return from_bytes(am.files["model.pkl"], AnomalyModel), am.version
+
+
+def _latest_base_rate(store: ModelStore) -> float:
+    """The fraud share of the held-out labels of the newest fraud_model version (the prior's score)."""
+    try:
+        versions = store.versions(FRAUD_MODEL)
+        metrics = store.manifest(FRAUD_MODEL, versions[-1]).get("metrics", {}) if versions else {}
+    except ModelStoreError:
+        metrics = {}
+    if "base_rate" not in metrics:
+        raise dg.Failure(f"no {FRAUD_MODEL} has been trained yet: nothing to score with, not even its prior")
+    return float(metrics["base_rate"])
 
 
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=[address_features, fraud_model, anomaly_model])
@@ -396,14 +418,23 @@ def address_risk_scores(
     for flagged addresses the top reasons (largest positive per-row attributions), the anomaly score and
     cluster context (beside the score, not in it unless the fraud model fused them), and the versions of
     the models that made it."""
-    wh = warehouse.client
-    fraud, version, anomaly, anomaly_version = load_promoted(model_store.client)
+    wh, store = warehouse.client, model_store.client
+    try:
+        fraud, version, anomaly, anomaly_version = load_promoted(store)
+    except dg.Failure:  # none promoted: the prior serves, with the context columns, and says so
+        fraud, version, anomaly, anomaly_version = None, PRIOR, *_promoted_anomaly(store)
     features = _chain_features(wh)
     if features is None or features.is_empty():
         context.log.warning("no address features to score")
         return dg.MaterializeResult(metadata={"rows": 0, "model_version": version})
-    scores = score_features(fraud, anomaly, features, model_version=version, anomaly_version=anomaly_version,
-                            scored_at=datetime.now(UTC))
+    now = datetime.now(UTC)
+    if fraud is None:
+        base_rate = _latest_base_rate(store)
+        context.log.warning(f"no promoted {FRAUD_MODEL}: every address scores the labelled base rate {base_rate:.3f}")
+        scores = prior_features(base_rate, anomaly, features, anomaly_version=anomaly_version, scored_at=now)
+    else:
+        scores = score_features(fraud, anomaly, features, model_version=version, anomaly_version=anomaly_version,
+                                scored_at=now)
     wh.upsert(ADDRESS_RISK_SCORES, scores)
     bands = scores.group_by("band").len().sort("len", descending=True)
     return dg.MaterializeResult(
@@ -411,9 +442,9 @@ def address_risk_scores(
             "rows": dg.MetadataValue.int(scores.height),
             "model_version": version,
             "anomaly_model_version": anomaly_version or "none",
-            "score_basis": fraud.score_basis,
-            "context_columns": "anomaly_score, cluster_* are context beside the score"
-            if fraud.score_basis == "classifier" else "the score fuses the classifier with anomaly and cluster context",
+            "score_basis": fraud.score_basis if fraud else PRIOR,
+            "context_columns": "the score fuses the classifier with anomaly and cluster context"
+            if fraud and fraud.score_basis == "fused" else "anomaly_score, cluster_* are context beside the score",
             **{f"band_{b}": dg.MetadataValue.int(n) for b, n in bands.iter_rows()},
             "highest": dg.MetadataValue.md(markdown_table(
                 scores.sort("score", descending=True).select(

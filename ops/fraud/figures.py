@@ -15,6 +15,7 @@ from ops.fraud.uncertainty import (
     RESAMPLES,
     accuracy,
     auc_difference,
+    auc_p_value,
     bootstrap_ci,
     brier,
     pr_auc,
@@ -37,6 +38,7 @@ def figures_with_baselines(y: np.ndarray, p: np.ndarray, p_baseline: np.ndarray 
     out: dict[str, float] = {"base_rate": float(np.mean(y)), "rows": float(len(y)),
                              "prior_roc_auc": 0.5, "prior_pr_auc": float(np.mean(y))}
     _put(out, "roc_auc", with_ci(roc_auc, y, [p], groups, resamples, seed))
+    out["roc_auc_p_value"] = auc_p_value(y, p, seed=seed)  # a random score doing as well, labels shuffled
     _put(out, "pr_auc", with_ci(pr_auc, y, [p], groups, resamples, seed))
     base = float(np.mean(y))
     _put(out, "accuracy", with_ci(accuracy, y, [p], groups, resamples, seed))

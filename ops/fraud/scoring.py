@@ -20,7 +20,7 @@ from ops.fraud.anomaly import AnomalyModel
 from ops.fraud.matrix import feature_matrix, signed_log
 from ops.fraud.model import BANDS, FraudModel
 from ops.fraud.reasons import TOP_REASONS, attributions, top_reasons
-from ops.fraud.schema import RISK_SCORES_SCHEMA
+from ops.fraud.schema import FEATURES, RISK_SCORES_SCHEMA
 
 
 @dataclass
@@ -77,6 +77,23 @@ class Scores:
         ]
 
 
+#: `model_version` of the rows the prior scored: no fraud model is promoted, because none could be
+#: told from a random score, so every address gets the labelled base rate (the fraud baseline, as
+#: persistence is the price one) and the context columns as usual.
+PRIOR = "prior"
+
+
+def _context(anomaly: AnomalyModel | None, x: np.ndarray):
+    """Anomaly score and cluster context (id, outlier score, fraud rate) of each row, or Nones."""
+    an = cid = cout = crate = None
+    if anomaly is not None:
+        logged = signed_log(x)
+        an = anomaly.anomaly_score(x, logged)
+        if anomaly.clusters is not None:
+            cid, cout, crate = anomaly.clusters.assign(x, logged)
+    return an, cid, cout, crate
+
+
 def score_matrix(
     fraud: FraudModel, anomaly: AnomalyModel | None, x: np.ndarray, addresses: list[str] | pl.Series
 ) -> Scores:
@@ -84,13 +101,19 @@ def score_matrix(
     p = fraud.score_proba(x)
     band = np.searchsorted(np.asarray(fraud.band_cuts()), p, side="right")
     idx, vals = top_reasons(attributions(getattr(fraud, "explainer", None), x, p >= fraud.reason_cut()))
-    an = cid = cout = crate = None
-    if anomaly is not None:
-        logged = signed_log(x)
-        an = anomaly.anomaly_score(x, logged)
-        if anomaly.clusters is not None:
-            cid, cout, crate = anomaly.clusters.assign(x, logged)
-    return Scores(addresses, p, band, idx, vals, an, cid, cout, crate, fraud.features)
+    return Scores(addresses, p, band, idx, vals, *_context(anomaly, x), fraud.features)
+
+
+def prior_features(
+    base_rate: float, anomaly: AnomalyModel | None, features: pl.DataFrame, *, anomaly_version: str | None,
+    scored_at: datetime,
+) -> pl.DataFrame:
+    """The published rows while no fraud model is promoted: the base rate for all, band low, no reasons."""
+    x = feature_matrix(features, FEATURES)
+    n = len(x)
+    scores = Scores(features["address"], np.full(n, float(base_rate)), np.zeros(n, dtype=np.int64),
+                    np.full((n, TOP_REASONS), -1), np.zeros((n, TOP_REASONS)), *_context(anomaly, x), FEATURES)  # fmt: skip
+    return scores.frame(PRIOR, anomaly_version, scored_at)
 
 
 def score_features(

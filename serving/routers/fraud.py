@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from ops.fraud.anomaly import AnomalyModel
 from ops.fraud.model import FraudModel, from_bytes
 from ops.fraud.schema import FEATURE_DESCRIPTIONS, FEATURES, normalize_address
-from ops.fraud.scoring import score_matrix
+from ops.fraud.scoring import PRIOR, score_matrix
 from resources.model_store import ModelStoreError, ModelVersion
 from resources.tables import ADDRESS_FEATURES, ADDRESS_RISK_SCORES, FRAUD_FEEDBACK
 from resources.tokens import Principal
@@ -72,7 +72,9 @@ class RiskScore(BaseModel):
     probability: float
     band: str = Field(description="low | medium | high | critical (precision 0.80 / 0.90 / 0.95 cuts).")
     score_basis: str = Field("classifier", description="classifier: the score is the classifier's alone; "
-                             "fused: it also weighs the anomaly and cluster context; unknown: not recorded.")
+                             "fused: it also weighs the anomaly and cluster context; prior: no fraud model is "
+                             "promoted (none could be told from a random score), every address scores the "
+                             "labelled base rate; unknown: not recorded.")
     reasons: list[Reason] = Field(description="Features that pushed this address's score up most (flagged "
                                   "addresses, band above low; none for low).")
     anomaly_score: float | None = Field(None, description="IsolationForest score, 0-1 (above ~0.5: unusual). "
@@ -173,6 +175,8 @@ def _current_models(request: Request) -> tuple[Any, Any]:
 # -- endpoints ------------------------------------------------------------------------------------
 def _score_basis(store, version: str | None) -> str:
     """What the stored score of a model version is, from its manifest (written by the fraud_model asset)."""
+    if version == PRIOR:
+        return PRIOR
     if store is None or not version:
         return "unknown"
     try:

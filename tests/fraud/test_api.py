@@ -132,3 +132,16 @@ def test_feedback_is_idempotent_and_needs_write(client, warehouse):
     assert relabel.json()["changed"] is True and warehouse.read("fraud_feedback")["label"].to_list() == [0]
     bad = client.post("/api/v1/fraud/feedback", json={**label, "label": 2}, headers=headers)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "label"]
+
+
+def test_while_no_model_is_promoted_the_stored_scores_say_they_are_the_prior(client, warehouse):
+    from ops.fraud.scoring import prior_features
+
+    f = chain_frames()
+    features = address_features(f["chain_transactions"], f["token_transfers"], f["contracts"],
+                                computed_at=datetime.now(UTC))
+    warehouse.upsert(ADDRESS_RISK_SCORES, prior_features(0.2, None, features, anomaly_version=None,
+                                                         scored_at=datetime.now(UTC)))
+    body = client.get(f"/api/v1/fraud/score/{A}").json()
+    assert (body["score_basis"], body["model_version"], body["score"], body["band"]) == ("prior", "prior", 20, "low")
+    assert body["reasons"] == [] and body["anomaly_score"] is None

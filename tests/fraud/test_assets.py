@@ -112,6 +112,16 @@ def test_a_model_that_cannot_be_told_from_a_random_score_is_not_promoted(instanc
     assert store.versions("fraud_model")  # saved for inspection, not served
     assert store.current_version("anomaly_model") is None
 
+    # With no model served the prior scores: every address the labelled base rate, band low, no reasons.
+    scored = materialize(instance, settings, selection=["address_risk_scores"])
+    assert scored.success
+    meta = scored.asset_materializations_for_node("address_risk_scores")[0].metadata
+    assert meta["score_basis"].value == "prior" and meta["model_version"].value == "prior"
+    rows = Warehouse(settings.resolved_warehouse_url).read("address_risk_scores")
+    base_rate = store.manifest("fraud_model", store.versions("fraud_model")[-1])["metrics"]["base_rate"]
+    assert rows.height == 4 and set(rows["model_version"]) == {"prior"} and set(rows["band"]) == {"low"}
+    assert set(rows["score"]) == {round(100 * base_rate)} and rows["reason_1"].is_null().all()
+
 
 def test_without_labelled_data_the_model_says_so(instance, settings):
     seed_chain(settings.resolved_warehouse_url)
@@ -150,10 +160,12 @@ def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_promoted(insta
 def test_the_promotion_rule_names_what_stops_a_model():
     from assets.fraud.assets import promotion_refusal
 
-    good = {"roc_auc": 0.99, "roc_auc_ci_low": 0.98, "roc_auc_ci_high": 0.995,
-            "roc_auc_minus_logistic": 0.01, "roc_auc_minus_logistic_ci_high": 0.02}
+    good = {"roc_auc": 0.99, "roc_auc_ci_low": 0.98, "roc_auc_ci_high": 0.995, "roc_auc_p_value": 0.0001,
+            "rows": 400.0, "roc_auc_minus_logistic": 0.01, "roc_auc_minus_logistic_ci_high": 0.02}
     assert promotion_refusal(good, 0.9) is None
     assert "FRAUD_MIN_ROC_AUC" in promotion_refusal(good, 0.995)
     assert "prior 0.5" in promotion_refusal({**good, "roc_auc_ci_low": 0.45}, 0.9)
+    assert "too few to tell" in promotion_refusal({**good, "roc_auc_p_value": 0.2}, 0.9)
+    assert "too few to tell" in promotion_refusal({k: v for k, v in good.items() if k != "roc_auc_p_value"}, 0.9)
     worse = {**good, "roc_auc_minus_logistic": -0.02, "roc_auc_minus_logistic_ci_high": -0.005}
     assert "logistic baseline is better" in promotion_refusal(worse, 0.9)
