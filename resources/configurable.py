@@ -120,6 +120,8 @@ class FraudDataResource(dg.ConfigurableResource):
     training_csv: str | None = None
     labels_path: str | None = None
     min_roc_auc: float = 0.9
+    #: A score reaching this from below is a `risk` event on the live stream.
+    stream_risk_min_score: int = 80
 
 
 class NlpResource(dg.ConfigurableResource):
@@ -191,6 +193,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             training_csv=str(settings.fraud_training_csv) if settings.fraud_training_csv else None,
             labels_path=_fraud_labels(settings),
             min_roc_auc=settings.fraud_min_roc_auc,
+            stream_risk_min_score=settings.stream_risk_min_score,
         ),
         "nlp": NlpResource(
             landing_dir=str(settings.resolved_nlp_landing_dir),

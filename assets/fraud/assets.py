@@ -29,8 +29,10 @@ from ops.fraud.model import FraudModel, TrainParams, from_bytes, to_bytes, train
 from ops.fraud.schema import FEATURES
 from ops.fraud.scoring import PRIOR, prior_features, score_features
 from ops.reporting import markdown_table
+from ops.stream.events import risk_changes
 from resources.configurable import FraudDataResource, ModelStoreResource, WarehouseResource
 from resources.model_store import ModelStore, ModelStoreError
+from resources.stream_events import append_events
 from resources.tables import (
     ADDRESS_FEATURES,
     ADDRESS_RISK_SCORES,
@@ -412,7 +414,8 @@ def _latest_base_rate(store: ModelStore) -> float:
 
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=[address_features, fraud_model, anomaly_model])
 def address_risk_scores(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource,
+    fraud_data: FraudDataResource,
 ) -> dg.MaterializeResult:
     """A 0-100 risk score per indexed address with its band (by the precision-0.80/0.90/0.95 thresholds),
     for flagged addresses the top reasons (largest positive per-row attributions), the anomaly score and
@@ -435,12 +438,18 @@ def address_risk_scores(
     else:
         scores = score_features(fraud, anomaly, features, model_version=version, anomaly_version=anomaly_version,
                                 scored_at=now)
+    # The live stream hears of addresses that reached the threshold: compare with the stored scores.
+    previous = dict(wh.read(ADDRESS_RISK_SCORES.name, columns=["address", "score"]).iter_rows()) \
+        if wh.has_table(ADDRESS_RISK_SCORES.name) else {}
     wh.upsert(ADDRESS_RISK_SCORES, scores)
+    current = {a: (score, band) for a, score, band in scores.select("address", "score", "band").iter_rows()}
+    streamed = append_events(wh, risk_changes(previous, current, threshold=fraud_data.stream_risk_min_score))
     bands = scores.group_by("band").len().sort("len", descending=True)
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(scores.height),
             "model_version": version,
+            "risk_events": dg.MetadataValue.int(len(streamed)),
             "anomaly_model_version": anomaly_version or "none",
             "score_basis": fraud.score_basis if fraud else PRIOR,
             "context_columns": "the score fuses the classifier with anomaly and cluster context"

@@ -89,9 +89,19 @@ def test_the_fraud_group_end_to_end(instance, settings, public_slice_csv, tmp_pa
     ]
     assert drift[0].metadata["max_psi"].value > 0.25
 
+    # every address at or above STREAM_RISK_MIN_SCORE on its first scoring is one `risk` event
+    import json
+
+    high = set(scores.filter(pl.col("score") >= settings.stream_risk_min_score)["address"])
+    assert high and len(high) < 4  # the scam address crossed, the normal ones did not
+    events = wh.read("stream_events", {"topic": "risk"}).to_dicts() if wh.has_table("stream_events") else []
+    assert {e["key"] for e in events} == high
+    assert all(json.loads(e["payload"])["previous_score"] is None for e in events)
+
     # re-scoring alone after new chain data reuses the promoted models and keeps one row per address
     again = materialize(instance, settings, selection=["address_features", "address_risk_scores"])
     assert again.success and wh.count("address_risk_scores") == 4
+    assert len(wh.read("stream_events", {"topic": "risk"}) if events else []) == len(events)  # nothing crossed again
     wh.dispose()
 
 
