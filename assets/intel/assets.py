@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from assets.chain.partitions import CHAIN_RANGES, partition_range
-from assets.intel.cluster_store import history, load_state, reset_state, save_state
+from assets.intel.cluster_store import history, load_state, read_by, reset_state, save_state
 from assets.intel.ground_truth import GroundTruthConfig, load_truth, phishing_check, sandwich_check
 from ops.intel.clusters import (
     APPROVAL_TOPIC,
@@ -464,9 +464,9 @@ def wallet_clusters_asset(context: dg.AssetExecutionContext, config: ClustersCon
     save_state(db, state, max(last, folded_to), rows)
     # The check reads back what was written: every rebuilt cluster's rows, and none left under a dropped id.
     ids = sorted(set(rows["cluster_id"].to_list())) if rows.height else []
-    written = db.read(WALLET_CLUSTERS.name, {"cluster_id": ids}) if ids else rows
+    written = read_by(db, WALLET_CLUSTERS, "cluster_id", ids) if ids else rows
     gone = sorted(state.gone_clusters)
-    stale = db.count(WALLET_CLUSTERS.name, {"cluster_id": gone}) if gone else 0
+    stale = read_by(db, WALLET_CLUSTERS, "cluster_id", gone, columns=["address"]).height if gone else 0
     sizes = written.group_by("cluster_id").agg(pl.len().alias("n"), pl.col("cluster_size").first())
     truth, where = load_truth(config)
     predicted, collectors, baseline = pl.DataFrame(schema={"address": pl.Utf8, "cluster_id": pl.Utf8}), set(), {}

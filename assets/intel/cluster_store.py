@@ -30,7 +30,8 @@ STATE_TABLES = (CLUSTER_INCOMING, CLUSTER_SWEEPS, CLUSTER_TARGETS, APPROVAL_SPEN
 CHUNK = 900  # addresses per IN (...) read
 
 
-def _read(db: Warehouse, spec, column: str, values: list, columns=None) -> pl.DataFrame:
+def read_by(db: Warehouse, spec, column: str, values: list, columns=None) -> pl.DataFrame:
+    """Rows whose `column` is one of `values`, in chunks (an indexed IN read)."""
     db.ensure_table(spec)
     parts = [db.read(spec.name, {column: values[i:i + CHUNK]}, columns=columns) for i in range(0, len(values), CHUNK)]
     parts = [p for p in parts if p.height]
@@ -46,21 +47,21 @@ class WarehouseLoader:
 
     def load(self, addresses: list[str]) -> dict[str, pl.DataFrame]:
         db = self.db
-        links = pl.concat([_read(db, WALLET_LINKS, c, addresses) for c in ("address_a", "address_b", "evidence")])
-        rows = _read(db, WALLET_CLUSTERS, "address", addresses)
+        links = pl.concat([read_by(db, WALLET_LINKS, c, addresses) for c in ("address_a", "address_b", "evidence")])
+        rows = read_by(db, WALLET_CLUSTERS, "address", addresses)
         ids = sorted(set(rows["cluster_id"].to_list()))
-        members = _read(db, WALLET_CLUSTERS, "cluster_id", ids) if ids else rows
+        members = read_by(db, WALLET_CLUSTERS, "cluster_id", ids) if ids else rows
         return {
-            "incoming": _read(db, CLUSTER_INCOMING, "address", addresses),
-            "sweeps": _read(db, CLUSTER_SWEEPS, "deposit", addresses),
-            "targets": _read(db, CLUSTER_TARGETS, "target", addresses),
-            "spenders": _read(db, APPROVAL_SPENDERS, "spender", addresses),
+            "incoming": read_by(db, CLUSTER_INCOMING, "address", addresses),
+            "sweeps": read_by(db, CLUSTER_SWEEPS, "deposit", addresses),
+            "targets": read_by(db, CLUSTER_TARGETS, "target", addresses),
+            "spenders": read_by(db, APPROVAL_SPENDERS, "spender", addresses),
             "links": links.select(list(LINK_SCHEMA)).unique(),
             "clusters": pl.concat([rows, members]).select(list(CLUSTER_SCHEMA)),
         }
 
     def deps(self, target: str) -> set[str]:
-        return set(_read(self.db, CLUSTER_SWEEPS, "target", [target])["deposit"].to_list())
+        return set(read_by(self.db, CLUSTER_SWEEPS, "target", [target])["deposit"].to_list())
 
 
 def history(db: Warehouse):
@@ -68,9 +69,9 @@ def history(db: Warehouse):
     def read(column: str, addresses: list[str]) -> pl.DataFrame:
         parts = []
         if db.has_table(TOKEN_TRANSFERS.name):
-            parts.append(_read(db, TOKEN_TRANSFERS, column, addresses).select(TRANSFER_COLUMNS))
+            parts.append(read_by(db, TOKEN_TRANSFERS, column, addresses).select(TRANSFER_COLUMNS))
         if db.has_table(CHAIN_TRANSACTIONS.name):
-            parts.append(native_transfers(_read(db, CHAIN_TRANSACTIONS, column, addresses)))
+            parts.append(native_transfers(read_by(db, CHAIN_TRANSACTIONS, column, addresses)))
         parts = [p for p in parts if p.height]
         return pl.concat(parts) if parts else pl.DataFrame(
             schema={c: (pl.Int64 if c == "block_number" else pl.Utf8) for c in TRANSFER_COLUMNS})

@@ -108,11 +108,11 @@ class ClusterState:
         """Load what the store holds about `addresses` (no-op in memory)."""
         if self.loader is None:
             return
-        todo = sorted(set(addresses) - self.loaded)
-        if not todo:
+        fresh = set(addresses) - self.loaded
+        if not fresh:
             return
-        self.loaded.update(todo)
-        frames = self.loader.load(todo)
+        self.loaded |= fresh
+        frames = self.loader.load(sorted(fresh))
         for a, token, received, first, last in frames["incoming"].iter_rows():
             self.incoming.setdefault((a, token), [received, first, last])
         for d, token, target in frames["sweeps"].iter_rows():
@@ -138,7 +138,7 @@ class ClusterState:
                 continue
             self.cluster_of.setdefault(a, cid)
             self.members.setdefault(cid, set()).add(a)
-            if a in todo:
+            if a in fresh:
                 names = set((labels or "").split(","))
                 if "hot_wallet" in names:
                     self.hot.add(a)
