@@ -54,3 +54,35 @@ def test_an_address_that_becomes_excluded_stops_linking():
     assert assignment(state.rows()).equals(assignment(full))
     with pytest.raises(ValueError):
         state.add_range(ranges[0][0].head(0), ranges[0][1].head(0), frame_history(pl.concat(seen)), [])
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_state_persisted_in_a_warehouse_between_ranges_gives_the_same_clusters(tmp_path, seed):
+    """Each range a fresh state that loads by address from SQLite and writes back what changed."""
+    from assets.intel.cluster_store import history, load_state, save_state
+    from resources.tables import TOKEN_TRANSFERS, WALLET_CLUSTERS
+    from resources.warehouse import Warehouse
+
+    ranges = synthetic_history(seed, 5, blocks=50, customers=25)
+    db = Warehouse(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    excluded: list[str] = []
+    offset = 0
+    try:
+        for i, (transfers, logs) in enumerate(ranges):
+            rows = transfers.with_columns(pl.int_range(offset, offset + transfers.height, dtype=pl.Int64).alias("log_index"))
+            offset += transfers.height
+            db.upsert(TOKEN_TRANSFERS, rows.with_columns(
+                [pl.lit(None, dtype=d).alias(c) for c, d in TOKEN_TRANSFERS.schema.items() if c not in rows.columns]
+            ).select(list(TOKEN_TRANSFERS.schema)))
+            if i == 3:  # a linked spender learned to be a contract: its links go
+                excluded.append(next(b for _a, b, h, _e in db.read("wallet_links").rows() if h == "self_authorization"))
+            state, _ = load_state(db)
+            rebuilt = state.add_range(transfers, logs, history(db), excluded)
+            save_state(db, state, int(transfers["block_number"].max()), state.rows(rebuilt))
+        full, _ = wallet_clusters(pl.concat([t for t, _ in ranges]), pl.concat([lg for _, lg in ranges]),
+                                  exclude=excluded)
+        assert assignment(db.read(WALLET_CLUSTERS.name)).equals(assignment(full))
+        sizes = db.read(WALLET_CLUSTERS.name).group_by("cluster_id").agg(pl.len(), pl.col("cluster_size").first())
+        assert sizes.filter(pl.col("len") != pl.col("cluster_size")).is_empty()
+    finally:
+        db.dispose()
