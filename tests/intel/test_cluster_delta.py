@@ -86,3 +86,30 @@ def test_state_persisted_in_a_warehouse_between_ranges_gives_the_same_clusters(t
         assert sizes.filter(pl.col("len") != pl.col("cluster_size")).is_empty()
     finally:
         db.dispose()
+
+
+def test_a_hot_wallet_that_stops_being_one_becomes_a_deposits_customer():
+    """A deposit that stops forwarding (it kept a later payment) leaves its hot wallet one depositor: no
+    longer hot, the wallet counts as a sender again and joins the customer of a deposit it paid into."""
+    def a(n: int) -> str:
+        return "0x" + f"{n:040x}"
+
+    hot, hot2, d1, d2, d3, d4, b, c = (a(n) for n in (0xe1, 0xe2, 0xd1, 0xd2, 0xd3, 0xd4, 0xb, 0xc))
+
+    def move(src: str, dst: str, value: int, block: int) -> dict:
+        return {"token_address": "eth", "from_address": src, "to_address": dst, "value": str(value),
+                "transaction_hash": f"0x{block:032x}{int(src, 16) % 2**32:016x}{int(dst, 16) % 2**32:016x}",
+                "block_number": block}
+
+    first = pl.DataFrame([move(a(1), d1, 100, 1), move(d1, hot, 100, 2), move(a(2), d2, 100, 1), move(d2, hot, 100, 2),
+                          move(hot, d3, 50, 3), move(b, d3, 50, 3), move(d3, hot2, 100, 4),
+                          move(c, d4, 70, 3), move(d4, hot2, 70, 4)])
+    second = pl.DataFrame([move(a(3), d2, 1000, 20)])
+    empty = pl.DataFrame(schema={"topic0": pl.Utf8, "topic1": pl.Utf8, "topic2": pl.Utf8, "topic3": pl.Utf8,
+                                 "transaction_hash": pl.Utf8})
+    state = fold([(first, empty)])
+    assert hot in state.hot and b not in state.cluster_of  # the hot wallet is no customer
+    state = fold([(first, empty), (second, empty)])
+    full, _ = wallet_clusters(pl.concat([first, second]), empty)
+    assert hot not in state.hot and state.cluster_of[b] == state.cluster_of[hot]
+    assert assignment(state.rows()).equals(assignment(full))
