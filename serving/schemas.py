@@ -8,6 +8,7 @@ out, because its fields are the API's most used promise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
@@ -187,3 +188,8 @@ def extend_openapi(app: FastAPI, patch: Callable[[dict[str, Any]], None]) -> Non
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def finite_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Model metrics as JSON can carry them: NaN and infinities (an undefined ratio) become null."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}

@@ -40,6 +40,7 @@ from serving.observability import (
     route_templates,
     service_of,
 )
+from serving.schemas import finite_metrics
 
 log = logging.getLogger("serving.dashboard")
 
@@ -96,7 +97,7 @@ def _models(app: Any) -> list[dict[str, Any]]:
             try:
                 manifest = store.manifest(name, version)
                 row["created_at"] = manifest.get("created_at")
-                row["metrics"] = manifest.get("metrics") or {}
+                row["metrics"] = finite_metrics(manifest.get("metrics") or {})  # a NaN would fail the JSON
             except Exception as exc:  # noqa: BLE001 - one unreadable manifest leaves the others
                 row["error"] = exc.__class__.__name__
         out.append(row)

@@ -17,7 +17,6 @@ While nothing loadable is promoted, answers come from the persistence baseline a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -44,7 +43,7 @@ from serving.errors import ERROR_RESPONSES, query_error
 from serving.gateway import cached_read
 from serving.health_monitor import freshness_check
 from serving.models import Loaded, ServedModel
-from serving.schemas import Interval, extend_openapi
+from serving.schemas import Interval, extend_openapi, finite_metrics
 from serving.strict_types import Integer, IsoDateTime, Number
 
 router = APIRouter(prefix="/api/v1/ml", tags=["ml"], responses=ERROR_RESPONSES)
@@ -340,11 +339,6 @@ def declare_horizons(app: FastAPI, horizons: Sequence[int]) -> None:
     extend_openapi(app, patch)
 
 
-def _finite_only(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics as JSON can carry them: NaN and infinities (an undefined ratio) become null."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
-
-
 @router.get("/models", response_model=ModelList, summary="Price model versions, their metrics, the current one")
 async def list_models(request: Request):
     state = request.app.state
@@ -362,7 +356,7 @@ async def list_models(request: Request):
             versions.append(
                 ModelVersionInfo(
                     version=version, created_at=manifest.get("created_at"), current=version == current,
-                    metrics=_finite_only(manifest.get("metrics", {})), data_range=manifest.get("data_range", {}),
+                    metrics=finite_metrics(manifest.get("metrics", {})), data_range=manifest.get("data_range", {}),
                     horizons=manifest.get("horizons", []), interval=manifest.get("interval"),
                     components=manifest.get("components", {}),
                 )

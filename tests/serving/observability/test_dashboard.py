@@ -412,3 +412,16 @@ def test_dashboard_page_in_headless_chromium(chromium, serve, tmp_path):
     assert '<p class="big" id="cache-hit-rate">75.0%</p>' in dom
     assert "model_store" in dom and '<span class="badge bad">open</span>' in dom
     assert "market_hourly_job" in dom and RUN_ID[:8] in dom and '<span class="badge ok">SUCCESS</span>' in dom
+
+
+def test_a_model_manifest_with_an_undefined_figure_still_answers(make_observed_client, settings, tmp_path):
+    """A NaN in a manifest (an undefined ratio) is null on the dashboard, not a 500."""
+    store, _version = model_store(tmp_path / "models")
+    undefined = store.save("odd_model", {"model.bin": b"w"}, metrics={"ratio": float("nan"), "rows": 3})
+    store.promote("odd_model", undefined)
+    client = make_observed_client(settings=dagster_down(settings))
+    dress(client.app, store)
+    response = client.get("/api/dashboard")
+    assert response.status_code == 200
+    models = {m["name"]: m for m in response.json()["models"]}
+    assert models["odd_model"]["metrics"] == {"ratio": None, "rows": 3}
