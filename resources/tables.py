@@ -109,6 +109,8 @@ ADDRESS_RISK_SCORES = TableSpec(
     "address_risk_scores", fraud.RISK_SCORES_SCHEMA, fraud.RISK_SCORES_KEY, indexes=(("band",), ("score",))
 )
 FRAUD_FEEDBACK = TableSpec("fraud_feedback", fraud.FEEDBACK_SCHEMA, fraud.FEEDBACK_KEY)
+#: The last block folded into address_features (assets/fraud/feature_store.py): what a run has still to read.
+ADDRESS_FEATURES_CURSOR = TableSpec("address_features_cursor", {"name": pl.Utf8, "folded_to": pl.Int64}, ("name",))
 #: Model quality figures (model, metric, version); serving's metrics and dashboard read the latest.
 #: Quality measurements of models (price MAE ratio, BLEU, fraud precision and recall, ...), one row per
 #: (model, metric, version); every domain writes here, serving exports the latest values as metrics.
@@ -206,6 +208,7 @@ ALL_TABLES = (
     ADDRESS_FEATURES,
     ADDRESS_RISK_SCORES,
     FRAUD_FEEDBACK,
+    ADDRESS_FEATURES_CURSOR,
     MODEL_METRICS,
     PRICE_TRAINING_SET,
     PRICE_EVALUATION,

@@ -26,6 +26,17 @@ from ops.fraud.schema import ADDRESS_FEATURES_SCHEMA, FEATURES
 WEI = 1e18
 
 
+def _sum(values: pl.Expr) -> pl.Expr:
+    """A float sum added in ascending order: the same bits whatever the rows' order or the frame's size
+    (a plain group sum adds per thread partition), so an address's row computed from its own rows (the
+    incremental path) equals the one computed from the whole table."""
+    return values.sort().sum()
+
+
+def _mean(values: pl.Expr) -> pl.Expr:
+    return values.sort().mean()
+
+
 def _amount(column: str) -> pl.Expr:
     """A decimal string (or integer) of base units as a float in whole units (ether or tokens)."""
     return pl.col(column).cast(pl.Utf8).cast(pl.Float64) / WEI
@@ -39,8 +50,8 @@ def _value_stats(frame: pl.DataFrame, key: str, prefix: str, value: str = "amoun
     return frame.group_by(key).agg(
         pl.col(value).min().alias(f"min_{prefix}"),
         pl.col(value).max().alias(f"max_{prefix}"),
-        pl.col(value).mean().alias(f"avg_{prefix}"),
-        pl.col(value).sum().alias(f"total_{prefix}"),
+        _mean(pl.col(value)).alias(f"avg_{prefix}"),
+        _sum(pl.col(value)).alias(f"total_{prefix}"),
         pl.len().alias(f"n_{prefix}"),
     )
 
@@ -166,23 +177,23 @@ def _token_features(transfers: pl.DataFrame, is_contract: pl.Series) -> dict[str
     in_ = tt.rename({"to_address": "address", "from_address": "counterparty"})
     sent = out_.group_by("address").agg(
         pl.len().alias("erc20_n_sent"),
-        pl.col("amount").sum().alias("erc20_total_sent"),
+        _sum(pl.col("amount")).alias("erc20_total_sent"),
         pl.col("amount").min().alias("erc20_min_val_sent"),
         pl.col("amount").max().alias("erc20_max_val_sent"),
-        pl.col("amount").mean().alias("erc20_avg_val_sent"),
+        _mean(pl.col("amount")).alias("erc20_avg_val_sent"),
         pl.col("counterparty").n_unique().alias("erc20_uniq_sent_addr"),
         pl.col("token").n_unique().alias("erc20_uniq_sent_token"),
-        pl.col("amount").filter(pl.col("counterparty").is_in(is_contract.implode())).sum()
+        _sum(pl.col("amount").filter(pl.col("counterparty").is_in(is_contract.implode())))
         .alias("erc20_total_sent_contract"),
         pl.col("counterparty").filter(pl.col("counterparty").is_in(is_contract.implode())).n_unique()
         .alias("erc20_uniq_sent_contract_addr"),
     )
     received = in_.group_by("address").agg(
         pl.len().alias("erc20_n_rec"),
-        pl.col("amount").sum().alias("erc20_total_received"),
+        _sum(pl.col("amount")).alias("erc20_total_received"),
         pl.col("amount").min().alias("erc20_min_val_rec"),
         pl.col("amount").max().alias("erc20_max_val_rec"),
-        pl.col("amount").mean().alias("erc20_avg_val_rec"),
+        _mean(pl.col("amount")).alias("erc20_avg_val_rec"),
         pl.col("counterparty").n_unique().alias("erc20_uniq_rec_addr"),
         pl.col("token").n_unique().alias("erc20_uniq_rec_contract_addr"),
         pl.col("token").n_unique().alias("erc20_uniq_rec_token"),
