@@ -109,8 +109,14 @@ ADDRESS_RISK_SCORES = TableSpec(
     "address_risk_scores", fraud.RISK_SCORES_SCHEMA, fraud.RISK_SCORES_KEY, indexes=(("band",), ("score",))
 )
 FRAUD_FEEDBACK = TableSpec("fraud_feedback", fraud.FEEDBACK_SCHEMA, fraud.FEEDBACK_KEY)
-#: The last block folded into address_features (assets/fraud/feature_store.py): what a run has still to read.
-ADDRESS_FEATURES_CURSOR = TableSpec("address_features_cursor", {"name": pl.Utf8, "folded_to": pl.Int64}, ("name",))
+#: The incremental fraud assets' cursors (assets/fraud/feature_store.py): `address_features` keeps the last
+#: block it folded and the computed_at of its last write, `address_risk_scores` the computed_at it scored
+#: through and the model versions it scored with.
+ADDRESS_FEATURES_CURSOR = TableSpec(
+    "address_features_cursor",
+    {"name": pl.Utf8, "folded_to": pl.Int64, "through": pl.Datetime("us", "UTC"), "versions": pl.Utf8},
+    ("name",),
+)
 #: Model quality figures (model, metric, version); serving's metrics and dashboard read the latest.
 #: Quality measurements of models (price MAE ratio, BLEU, fraud precision and recall, ...), one row per
 #: (model, metric, version); every domain writes here, serving exports the latest values as metrics.

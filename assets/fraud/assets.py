@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.fraud import feature_store
+from assets.intel.cluster_store import read_by
 from ops.fraud.anomaly import AnomalyModel, evaluate_anomaly, fit_anomaly_model
 from ops.fraud.dataset import load_public_dataset, read_label_file, training_frame
 from ops.fraud.drift import PSI_WARN, psi_per_feature
@@ -161,7 +162,7 @@ def address_features(
         mode, summary = "none (no new blocks)", {"features": pl.DataFrame(schema=ADDRESS_FEATURES.schema),
                                                  "touched": 0, "transactions": 0, "token_transfers": 0}
     folded_to = max(x for x in (last, cursor, -1) if x is not None)
-    feature_store.save_cursor(wh, folded_to)
+    feature_store.save_cursor(wh, folded_to, now if summary["features"].height else None)
     features = summary["features"]
     context.log.info(f"address_features: {mode}: {features.height} rows written, {summary['touched']} "
                      f"addresses recomputed from {summary['transactions']} transactions")
@@ -425,42 +426,75 @@ def _latest_base_rate(store: ModelStore) -> float:
     return float(metrics["base_rate"])
 
 
+class RiskScoresConfig(dg.Config):
+    """`full`: score every address (the scores of unchanged features are otherwise kept)."""
+
+    full: bool = False
+
+
 @dg.asset(group_name=GROUP, kinds=KINDS, deps=[address_features, fraud_model, anomaly_model])
 def address_risk_scores(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource,
-    fraud_data: FraudDataResource,
+    context: dg.AssetExecutionContext, config: RiskScoresConfig, warehouse: WarehouseResource,
+    model_store: ModelStoreResource, fraud_data: FraudDataResource,
 ) -> dg.MaterializeResult:
     """A 0-100 risk score per indexed address with its band (by the precision-0.80/0.90/0.95 thresholds),
     for flagged addresses the top reasons (largest positive per-row attributions), the anomaly score and
     cluster context (beside the score, not in it unless the fraud model fused them), and the versions of
-    the models that made it."""
+    the models that made it. A score depends on its address's feature row only, so a run scores the rows
+    address_features wrote since the last scoring; every address on the first run, on `full`, or when the
+    models (or the prior's base rate) changed."""
     wh, store = warehouse.client, model_store.client
     try:
         fraud, version, anomaly, anomaly_version = load_promoted(store)
     except dg.Failure:  # none promoted: the prior serves, with the context columns, and says so
         fraud, version, anomaly, anomaly_version = None, PRIOR, *_promoted_anomaly(store)
-    features = _chain_features(wh)
-    if features is None or features.is_empty():
-        context.log.warning("no address features to score")
-        return dg.MaterializeResult(metadata={"rows": 0, "model_version": version})
-    now = datetime.now(UTC)
+    base_rate, no_prior = None, None
     if fraud is None:
-        base_rate = _latest_base_rate(store)
+        try:
+            base_rate = _latest_base_rate(store)
+        except dg.Failure as exc:  # raised only when there is something to score
+            no_prior = exc
+    versions = f"{version}|{anomaly_version}|{base_rate}"
+    scored_through, scored_with = feature_store.scored(wh)
+    rescore_all = config.full or scored_with != versions or scored_through is None
+    through = feature_store.features_written_at(wh)
+    if rescore_all:
+        features = _chain_features(wh)
+    else:
+        features = feature_store.features_to_score(wh, scored_through, through)
+    if features is None or features.is_empty():
+        context.log.warning("no address features to score" if rescore_all else "no feature row changed since the "
+                            "last scoring: nothing to score")
+        if features is not None:
+            feature_store.save_scored(wh, through or scored_through, versions)
+        return dg.MaterializeResult(metadata={"rows": 0, "model_version": version,
+                                              "scored": "all" if rescore_all else "changed rows"})
+    now = datetime.now(UTC)
+    if no_prior is not None:
+        raise no_prior
+    if fraud is None:
         context.log.warning(f"no promoted {FRAUD_MODEL}: every address scores the labelled base rate {base_rate:.3f}")
         scores = prior_features(base_rate, anomaly, features, anomaly_version=anomaly_version, scored_at=now)
     else:
         scores = score_features(fraud, anomaly, features, model_version=version, anomaly_version=anomaly_version,
                                 scored_at=now)
-    # The live stream hears of addresses that reached the threshold: compare with the stored scores.
-    previous = dict(wh.read(ADDRESS_RISK_SCORES.name, columns=["address", "score"]).iter_rows()) \
-        if wh.has_table(ADDRESS_RISK_SCORES.name) else {}
+    # The live stream hears of addresses that reached the threshold: compare with their stored scores.
+    addresses = scores["address"].to_list()
+    if not wh.has_table(ADDRESS_RISK_SCORES.name):
+        previous = {}
+    elif rescore_all:
+        previous = dict(wh.read(ADDRESS_RISK_SCORES.name, columns=["address", "score"]).iter_rows())
+    else:
+        previous = dict(read_by(wh, ADDRESS_RISK_SCORES, "address", addresses, columns=["address", "score"]).iter_rows())
     wh.upsert(ADDRESS_RISK_SCORES, scores)
+    feature_store.save_scored(wh, through, versions)
     current = {a: (score, band) for a, score, band in scores.select("address", "score", "band").iter_rows()}
     streamed = append_events(wh, risk_changes(previous, current, threshold=fraud_data.stream_risk_min_score))
     bands = scores.group_by("band").len().sort("len", descending=True)
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(scores.height),
+            "scored": "all" if rescore_all else "changed rows",
             "model_version": version,
             "risk_events": dg.MetadataValue.int(len(streamed)),
             "anomaly_model_version": anomaly_version or "none",

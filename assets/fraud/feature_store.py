@@ -10,7 +10,7 @@ and every created contract listed in `contracts`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -31,6 +31,7 @@ TRANSFER_COLUMNS = ["token_address", "from_address", "to_address", "value", "blo
                     "transaction_hash", "log_index"]
 CONTRACT_COLUMNS = ["address", "block_number"]
 NAME = "address_features"
+SCORES = "address_risk_scores"
 
 
 def _columns(db: Warehouse, name: str, wanted: list[str]) -> list[str] | None:
@@ -59,16 +60,57 @@ def last_block(db: Warehouse) -> int | None:
     return max(tops) if tops else None
 
 
+def _cursor_row(db: Warehouse, name: str) -> dict | None:
+    db.ensure_table(ADDRESS_FEATURES_CURSOR)
+    rows = db.read(ADDRESS_FEATURES_CURSOR.name, {"name": name})
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _save_row(db: Warehouse, name: str, folded_to=None, through=None, versions=None) -> None:
+    db.upsert(ADDRESS_FEATURES_CURSOR, pl.DataFrame(
+        {"name": [name], "folded_to": [folded_to], "through": [through], "versions": [versions]},
+        schema=ADDRESS_FEATURES_CURSOR.schema))
+
+
 def load_cursor(db: Warehouse) -> int | None:
     """The last block folded into address_features, or None (never folded: the full path)."""
-    db.ensure_table(ADDRESS_FEATURES_CURSOR)
-    row = db.read(ADDRESS_FEATURES_CURSOR.name, {"name": NAME})
-    return int(row["folded_to"][0]) if row.height and row["folded_to"][0] is not None else None
+    row = _cursor_row(db, NAME)
+    return int(row["folded_to"]) if row and row["folded_to"] is not None else None
 
 
-def save_cursor(db: Warehouse, folded_to: int) -> None:
-    db.upsert(ADDRESS_FEATURES_CURSOR, pl.DataFrame({"name": [NAME], "folded_to": [folded_to]},
-                                                     schema=ADDRESS_FEATURES_CURSOR.schema))
+def save_cursor(db: Warehouse, folded_to: int, written_at: datetime | None = None) -> None:
+    """After a run's writes: the block folded to, and the computed_at of the rows it wrote (the scores
+    read up to it, so a run still writing is never half seen). A run that wrote nothing keeps it."""
+    if written_at is None:
+        row = _cursor_row(db, NAME)
+        written_at = row["through"] if row else None
+    _save_row(db, NAME, folded_to=folded_to, through=written_at)
+
+
+def features_written_at(db: Warehouse) -> datetime | None:
+    """The computed_at of the last address_features run that wrote rows (None before any)."""
+    row = _cursor_row(db, NAME)
+    return row["through"] if row else None
+
+
+def scored(db: Warehouse) -> tuple[datetime | None, str | None]:
+    """(computed_at the scores are up to date with, the model versions they were made with)."""
+    row = _cursor_row(db, SCORES)
+    return (row["through"], row["versions"]) if row else (None, None)
+
+
+def save_scored(db: Warehouse, through: datetime | None, versions: str) -> None:
+    _save_row(db, SCORES, through=through, versions=versions)
+
+
+def features_to_score(db: Warehouse, after: datetime | None, through: datetime | None) -> pl.DataFrame:
+    """Feature rows written after `after` up to `through` (all rows when `after` is None)."""
+    if after is None:
+        return db.read(ADDRESS_FEATURES.name)
+    if through is None or through <= after:
+        return pl.DataFrame(schema=ADDRESS_FEATURES.schema)
+    tick = timedelta(microseconds=1)
+    return db.read(ADDRESS_FEATURES.name, ranges={"computed_at": (after + tick, through + tick)})
 
 
 def _by_address(db: Warehouse, spec, wanted: list[str], addresses: list[str], roles=("from_address", "to_address")):

@@ -1,10 +1,13 @@
 """When the fraud assets run: a daily retrain-and-score, and a re-score after new chain ranges.
 
 - `fraud_daily_schedule` runs the whole `fraud` group once a day (new feedback labels reach the
-  model then).
+  model then), with `address_features` in full (every address from the whole chain tables: what a reorg
+  or a range indexed below the incremental cursor changed is repaired within a day); the retrained
+  models then re-score every address.
 - `fraud_rescore_sensor` watches materializations of `chain_transactions` (any block range) and,
   when new ones appeared since its cursor (the last event storage id it saw), starts one run of
-  `fraud_scoring_job`: address features recomputed, addresses re-scored with the promoted models.
+  `fraud_scoring_job`: the new blocks folded into address features (the addresses they touch), those
+  addresses re-scored with the promoted models.
 """
 
 
@@ -23,7 +26,7 @@ fraud_job = dg.define_asset_job(
 fraud_scoring_job = dg.define_asset_job(
     "fraud_scoring_job",
     selection=dg.AssetSelection.assets("address_features", "address_risk_scores"),
-    description="Recompute address features and re-score every address with the promoted models.",
+    description="Fold the new blocks into address features and re-score the addresses whose features changed.",
 )
 
 #: Materialization events read per sensor tick (more are picked up on the next tick).
@@ -35,10 +38,12 @@ EVENTS_PER_TICK = 1000
     cron_schedule="15 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily at 03:15 UTC: recompute features, retrain both models with the latest labels, evaluate, re-score.",
+    description="Daily at 03:15 UTC: recompute every address's features, retrain both models with the latest labels, "
+    "evaluate, re-score.",
 )
 def fraud_daily_schedule(context: dg.ScheduleEvaluationContext):
-    return dg.RunRequest(run_key=f"fraud-daily-{context.scheduled_execution_time:%Y-%m-%d}")
+    return dg.RunRequest(run_key=f"fraud-daily-{context.scheduled_execution_time:%Y-%m-%d}",
+                         run_config={"ops": {"address_features": {"config": {"full": True}}}})
 
 
 @dg.sensor(

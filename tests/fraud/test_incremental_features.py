@@ -140,3 +140,44 @@ def test_runs_fold_new_ranges_change_nothing_without_them_and_equal_a_full_run(i
     same(stored(wh), incremental)
     assert (stored(wh)["computed_at"] > incremental["computed_at"].max()).all()  # every row rewritten
     wh.dispose()
+
+
+def test_scoring_after_a_new_range_rescores_the_changed_rows_only(instance, settings, public_slice_csv, tmp_path):
+    """Blocks 1..4 through the whole group; then blocks 5..6: only the addresses they touch are re-scored,
+    with the scores a full re-scoring gives; nothing new: nothing scored, no event."""
+    from tests.fraud.test_assets import materialize
+
+    truth = tmp_path / "ground_truth.json"
+    truth.write_text(f'{{"scam_addresses": ["{A}"], "normal_addresses": ["{C}"]}}')
+    settings = settings.model_copy(update={"fraud_training_csv": public_slice_csv, "fraud_labels_path": truth})
+    frames = chain_frames()
+    wh = Warehouse(settings.resolved_warehouse_url)
+    write(wh, {n: f.filter(pl.col("block_number") <= 4) for n, f in frames.items()})
+    assert materialize(instance, settings).success
+    before = wh.read("address_risk_scores").sort("address")
+    assert before["address"].to_list() == sorted([A, B, C, K])
+    write(wh, frames)
+    scoring = ["address_features", "address_risk_scores"]
+    result = materialize(instance, settings, selection=scoring)
+    meta = result.asset_materializations_for_node("address_risk_scores")[0].metadata
+    touched = {A, C, K}  # blocks 5..6: C pays K, A (in a checksum spelling) pays C, C sends A tokens
+    assert meta["scored"].value == "changed rows" and meta["rows"].value == len(touched)
+    after = wh.read("address_risk_scores").sort("address")
+    kept = after.filter(~pl.col("address").is_in(list(touched)))
+    assert kept.equals(before.filter(~pl.col("address").is_in(list(touched))))  # B untouched, scored_at too
+
+    idle = materialize(instance, settings, selection=scoring).asset_materializations_for_node("address_risk_scores")
+    assert idle[0].metadata["rows"].value == 0 and wh.read("address_risk_scores").sort("address").equals(after)
+
+    with set_defs_state_storage(instance.defs_state_storage):
+        full = dg.materialize([*FRAUD_ASSETS, *FRAUD_CHECKS], instance=instance, resources=build_resources(settings),
+                              selection=["address_risk_scores"],
+                              run_config={"ops": {"address_risk_scores": {"config": {"full": True}}}})
+    assert full.asset_materializations_for_node("address_risk_scores")[0].metadata["scored"].value == "all"
+    columns = ["address", "score", "probability", "band", "reason_1", "reason_2", "reason_3", "cluster_id"]
+    rescored = wh.read("address_risk_scores").sort("address")
+    differ = {c: (rescored[c].to_list(), after[c].to_list()) for c in columns if not rescored[c].equals(after[c])}
+    assert not differ
+    # the forest averages its trees over chunks of the batch: the same score up to the last bit
+    assert rescored["anomaly_score"].to_list() == pytest.approx(after["anomaly_score"].to_list(), rel=1e-12)
+    wh.dispose()
