@@ -59,3 +59,29 @@ def test_features_match_hand_counts_for_scam_deposit_and_trader(devnet_chain):
     # Not vacuous: the scam address did collect from several victims, the deposit address swept onwards.
     assert rows[scam]["received_tx"] + rows[scam]["erc20_total_tx"] >= 2
     assert rows[deposit]["sent_tx"] + rows[deposit]["erc20_total_tx"] >= 1
+
+
+def test_the_devnet_folded_range_by_range_equals_one_full_computation(devnet_chain, settings):
+    """The indexed devnet written and folded eight blocks at a time, as the incremental asset does."""
+    import polars as pl
+
+    from assets.fraud import feature_store
+    from ops.fraud.feature_delta import COMPARED
+    from resources.tables import CHAIN_TRANSACTIONS, CONTRACTS, TOKEN_TRANSFERS
+    from resources.warehouse import Warehouse
+
+    truth, _raw, frames = devnet_chain
+    tables = [(CHAIN_TRANSACTIONS, frames.transactions), (TOKEN_TRANSFERS, frames.token_transfers),
+              (CONTRACTS, frames.contracts)]
+    wh = Warehouse(settings.resolved_warehouse_url)
+    for start in range(0, truth["last_block"] + 1, 8):
+        for spec, frame in tables:
+            wh.upsert(spec, frame.filter(pl.col("block_number").is_between(start, start + 7)))
+        if start == 0:
+            feature_store.full(wh, None)
+        else:
+            feature_store.fold(wh, start, start + 7, None)
+    folded = wh.read("address_features").select(COMPARED).sort("address")
+    full = address_features(frames.transactions, frames.token_transfers, frames.contracts).select(COMPARED)
+    assert folded.height > 20 and folded.equals(full.sort("address"))
+    wh.dispose()
