@@ -125,12 +125,14 @@ def auc_p_value(y, p, *, shuffles: int = SHUFFLES, seed: int = 0) -> float:
     from itertools import combinations
     from math import comb
 
+    from scipy.stats import rankdata
+
     y = np.asarray(y).astype(int)
     scores = np.asarray(p, dtype=np.float64)
     n, k = len(y), int(y.sum())
     if k == 0 or k == n:
         return float("nan")
-    ranks = _midranks(scores)
+    ranks = rankdata(scores)  # ties share their mean rank, so rank sums order ROC-AUCs
     observed = ranks[y == 1].sum()
     if comb(n, k) <= EXACT_ARRANGEMENTS:
         sums = np.array([ranks[list(c)].sum() for c in combinations(range(n), k)])
@@ -139,12 +141,3 @@ def auc_p_value(y, p, *, shuffles: int = SHUFFLES, seed: int = 0) -> float:
     hits = sum(ranks[rng.choice(n, k, replace=False)].sum() >= observed - 1e-9 for _ in range(shuffles))
     return float((hits + 1) / (shuffles + 1))
 
-
-def _midranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing their mean rank (so the rank sum of the positives orders ROC-AUCs)."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    _uniq, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return (sums / counts)[inverse]

@@ -36,7 +36,7 @@ BigInt = NewType("BigInt", int)
 SCALARS = {BigInt: strawberry.scalar(name="BigInt", serialize=int, parse_value=int,
                                      description="A 64-bit integer (GraphQL's Int is 32-bit).")}  # fmt: skip
 ADDRESS = re.compile(chain.ADDRESS_PATTERN)
-TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+TX_HASH = re.compile(chain.HASH_PATTERN)
 MAX_ADDRESSES = 20
 #: The widest block span one `blocks` query may name.
 MAX_BLOCK_SPAN = 10_000
