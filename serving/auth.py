@@ -71,6 +71,14 @@ async def _count_failure(request: Request) -> None:
     await limit_failed_authentication(request)
 
 
+async def verify_token(store: TokenStore, token: str) -> Principal | None:
+    """The token's principal, or None: from the store's memo inline, else the database in a worker thread."""
+    known, principal = store.verify_memoized(token)
+    if not known:
+        principal = await to_thread.run_sync(store.verify, token)
+    return principal
+
+
 async def authenticate(
     request: Request,
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
@@ -85,10 +93,7 @@ async def authenticate(
     if token is None:
         await _count_failure(request)
         raise _unauthorized(MISSING_TOKEN)
-    store = get_token_store(request)
-    known, principal = store.verify_memoized(token)
-    if not known:
-        principal = await to_thread.run_sync(store.verify, token)
+    principal = await verify_token(get_token_store(request), token)
     if principal is None:
         await _count_failure(request)
         raise _unauthorized(INVALID_TOKEN, "invalid_token")
@@ -141,4 +146,5 @@ __all__ = [
     "bearer_token",
     "get_token_store",
     "require_scopes",
+    "verify_token",
 ]

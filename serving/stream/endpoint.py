@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 
 from ops.stream import protocol as p
 from resources.stream_events import bounds, read_after
-from serving.auth import INVALID_TOKEN, MISSING_TOKEN, bearer_token
+from serving.auth import INVALID_TOKEN, MISSING_TOKEN, bearer_token, verify_token
 from serving.ratelimit import client_key, limit_failed_authentication
 from serving.stream.hub import Subscriber, frame_of
 from serving.stream.service import StreamService
@@ -91,12 +91,7 @@ async def _admit(websocket: WebSocket, service: StreamService, offered: list[str
     """The client id of an authenticated, authorized, budgeted connection; Closing otherwise."""
     state = websocket.app.state
     token = bearer_token(websocket) or p.token_from_subprotocols(offered)  # type: ignore[arg-type]
-    principal = None
-    if token is not None:
-        store = state.token_store
-        known, principal = store.verify_memoized(token)
-        if not known:
-            principal = await to_thread.run_sync(store.verify, token)
+    principal = None if token is None else await verify_token(state.token_store, token)
     if principal is None:
         try:
             await limit_failed_authentication(websocket)  # type: ignore[arg-type]
