@@ -8,16 +8,17 @@ import dagster as dg
 
 from assets.chain.partitions import CHAIN_RANGES
 from ops.chain.ranges import BlockRange, HealState, heal_schedule, next_ranges, ranges_of, stale_numbers
-from orchestration.jobs import chain_job
+from orchestration.jobs import chain_live_job
 from resources.configurable import ChainRPCResource, WarehouseResource
 from resources.tables import CHAIN_BLOCKS
 
 
 @dg.sensor(
-    job=chain_job,
-    minimum_interval_seconds=15,
+    job=chain_live_job,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds the next block range once the head is past its end by the confirmation depth and runs it; "
+    description="Adds the next block range once the head is past its end by the confirmation depth (at the "
+    "head, the confirmed part of the open range) and runs it with its MEV detection; "
     "re-runs recent ranges whose stored block hashes the node no longer has (a reorg), and ranges whose last "
     "run failed (first retry at once, then 30 s doubling to an hour, 8 attempts).",
 )
@@ -39,6 +40,7 @@ def chain_new_blocks_sensor(
         confirmations=confirmations,
         first_block=chain_rpc.first_block if not known else known[0].start,
         limit=chain_rpc.max_new_ranges,
+        head_min=chain_rpc.resolved_head_range_min(),
     )
     requests = [dg.RunRequest(partition_key=r.key, run_key=r.key) for r in new]
     requests += [

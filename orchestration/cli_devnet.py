@@ -71,12 +71,13 @@ def devnet(
         f"{len(truth['sandwiches'])} sandwiches, {len(truth['arbitrages'])} arbitrages, "
         f"{len(truth['clusters'])} deposit clusters, {len(truth['scam_addresses'])} scam addresses\n"
         f"ground truth: {truth_path}\n"
-        + (f"live: a block every {settings.devnet_block_seconds:g} s\n" if live else "")
+        + (f"live: a block every {settings.devnet_block_seconds:g} s, "
+           f"{settings.devnet_live_mev_share:.0%} of them with MEV\n" if live else "")
         + "Ctrl-C stops."
     )
     producer = None
     if live:
-        producer = LiveProducer(world, settings.devnet_block_seconds, seed)
+        producer = LiveProducer(world, settings.devnet_block_seconds, seed, mev_share=settings.devnet_live_mev_share)
         producer.start()
     try:
         while True:

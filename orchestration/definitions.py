@@ -16,7 +16,7 @@ from assets.price.triggers import PRICE_JOBS, PRICE_SCHEDULES, PRICE_SENSORS
 from orchestration.automation import automation_sensor
 from orchestration.chain_sensors import chain_new_blocks_sensor
 from orchestration.hygiene import HYGIENE_JOBS, HYGIENE_SCHEDULES
-from orchestration.jobs import chain_job, market_job
+from orchestration.jobs import chain_job, chain_live_job, market_job
 from orchestration.schedules import market_hourly_schedule
 from orchestration.sensors import market_landing_sensor
 from orchestration.tracing import run_tracing_sensors
@@ -30,7 +30,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*MARKET_ASSETS, *CHAIN_ASSETS, *INTEL_ASSETS, *FRAUD_ASSETS, *NLP_ASSETS, *PRICE_ASSETS],
         asset_checks=[*FRAUD_CHECKS],
-        jobs=[market_job, chain_job, *FRAUD_JOBS, *NLP_JOBS, *PRICE_JOBS, *HYGIENE_JOBS],
+        jobs=[market_job, chain_job, chain_live_job, *FRAUD_JOBS, *NLP_JOBS, *PRICE_JOBS, *HYGIENE_JOBS],
         schedules=[market_hourly_schedule, *FRAUD_SCHEDULES, *PRICE_SCHEDULES, *HYGIENE_SCHEDULES],
         sensors=[
             market_landing_sensor,

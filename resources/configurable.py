@@ -58,6 +58,7 @@ class ChainRPCResource(dg.ConfigurableResource):
     range_size: int = 0
     confirmations: int = -1
     first_block: int = 0
+    head_range_min: int = -1
     max_new_ranges: int = 10
     reorg_window: int = 2
     batch_size: int = 50
@@ -112,6 +113,12 @@ class ChainRPCResource(dg.ConfigurableResource):
     def resolved_confirmations(self) -> int:
         """Blocks a range's end must sit below the head: the setting, else 12 on mainnet, 2 elsewhere."""
         return self.confirmations if self.confirmations >= 0 else (12 if self.is_mainnet else 2)
+
+    def resolved_head_range_min(self) -> int:
+        """Fewest confirmed blocks the sensor indexes ahead of a full range: the setting, else whole ranges
+        only on mainnet (a 12 s chain fills 1000 blocks in hours; short ranges there would be thousands a
+        day) and 1 elsewhere (a devnet's blocks reach the API within seconds)."""
+        return self.head_range_min if self.head_range_min >= 0 else (0 if self.is_mainnet else 1)
 
 
 class FraudDataResource(dg.ConfigurableResource):
@@ -177,6 +184,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             range_size=settings.chain_range_size,
             confirmations=settings.chain_confirmations,
             first_block=settings.chain_first_block,
+            head_range_min=settings.chain_head_range_min,
             max_new_ranges=settings.chain_max_new_ranges,
             reorg_window=settings.chain_reorg_window,
             batch_size=settings.chain_batch_size,

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     devnet_block_seconds: float = Field(
         2.0, alias="DEVNET_BLOCK_SECONDS", description="Seconds between blocks of `sextant devnet --live`."
     )
+    devnet_live_mev_share: float = Field(
+        0.25, alias="DEVNET_LIVE_MEV_SHARE", ge=0, le=1,
+        description="Share of `--live` blocks that hold a sandwich or an arbitrage (MEV for the live stream).",
+    )
     devnet_ground_truth: Path | None = Field(
         None, alias="DEVNET_GROUND_TRUTH", description="Scenario ground truth JSON; <home>/devnet/ground_truth.json."
     )
@@ -61,6 +65,10 @@ class Settings(BaseSettings):
         "mainnet, 2 elsewhere."
     )
     chain_first_block: int = Field(0, alias="CHAIN_FIRST_BLOCK", description="First block the indexer covers.")
+    chain_head_range_min: int = Field(
+        -1, alias="CHAIN_HEAD_RANGE_MIN", ge=-1, description="At the head, index as few as this many confirmed blocks "
+        "as a short range rather than wait for the range to fill; 0 = whole ranges only; -1 = 0 on mainnet, 1 elsewhere."
+    )
     chain_max_new_ranges: int = Field(
         10, alias="CHAIN_MAX_NEW_RANGES", description="Ranges the sensor adds per tick (bounded catch-up)."
     )

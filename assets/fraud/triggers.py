@@ -26,6 +26,7 @@ fraud_job = dg.define_asset_job(
 fraud_scoring_job = dg.define_asset_job(
     "fraud_scoring_job",
     selection=dg.AssetSelection.assets("address_features", "address_risk_scores"),
+    executor_def=dg.in_process_executor,  # two small steps in a row: a process each would double the start-up
     description="Fold the new blocks into address features and re-score the addresses whose features changed.",
 )
 
@@ -48,14 +49,16 @@ def fraud_daily_schedule(context: dg.ScheduleEvaluationContext):
 
 @dg.sensor(
     job=fraud_scoring_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-score addresses after chain_transactions of new (or re-indexed) block ranges materialize.",
 )
 def fraud_rescore_sensor(context: dg.SensorEvaluationContext, model_store: ModelStoreResource):
-    if model_store.client.current_version(FRAUD_MODEL) is None:  # scoring would fail: say what is missing
+    # With none promoted the prior serves (address_risk_scores says so); with none trained there is
+    # not even a prior, and scoring would fail: say what is missing.
+    if not model_store.client.versions(FRAUD_MODEL):
         return dg.SkipReason(
-            f"no promoted {FRAUD_MODEL} yet: materialize the fraud group (fraud_job, or the daily schedule) "
+            f"no {FRAUD_MODEL} trained yet: materialize the fraud group (fraud_job, or the daily schedule) "
             "once labels are configured; re-scoring starts after that"
         )
     after = int(context.cursor) if context.cursor else None

@@ -29,11 +29,13 @@ from ops.intel.contracts import analysis_frame, analysis_row, analyze
 from ops.intel.mev import (
     ARBITRAGE_KEY,
     MAINNET_WETH,
+    ROUTER_LOOKBACK_BLOCKS,
     SANDWICH_KEY,
     bundle_costs,
     detect_arbitrages,
     detect_sandwiches,
     find_routers,
+    routers_in,
 )
 from ops.intel.proxy import resolve_implementation
 from ops.intel.swaps import (
@@ -233,12 +235,15 @@ def mev(context: dg.AssetExecutionContext, config: GroundTruthConfig, warehouse:
     gas and coinbase payments from the range's transactions, net profit where it converts."""
     db = warehouse.client
     rng = partition_range(context)
-    swaps = _read_range(db, DEX_SWAPS.name, rng.start, rng.end)
-    if swaps.is_empty():
+    # Routers are told from the range and the blocks before it: a short range at the head alone
+    # shows a router relaying for too few people to be known as one.
+    recent = _read_range(db, DEX_SWAPS.name, max(0, rng.start - ROUTER_LOOKBACK_BLOCKS), rng.end)
+    if recent.is_empty():
         from ops.intel.swaps import SWAP_SCHEMA
 
-        swaps = pl.DataFrame(schema=SWAP_SCHEMA)
-    sandwiches = detect_sandwiches(swaps)
+        recent = pl.DataFrame(schema=SWAP_SCHEMA)
+    swaps = recent.filter(pl.col("block_number") >= rng.start)
+    sandwiches = detect_sandwiches(swaps, routers=routers_in(recent))
     arbitrages = detect_arbitrages(swaps)
     transactions = _read_range(db, CHAIN_TRANSACTIONS.name, rng.start, rng.end)
     blocks = db.read(CHAIN_BLOCKS.name, ranges={"number": (rng.start, rng.end + 1)}, columns=["number", "miner"]) \

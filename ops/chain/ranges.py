@@ -50,15 +50,23 @@ def next_ranges(
     confirmations: int,
     first_block: int = 0,
     limit: int = 10,
+    head_min: int = 0,
 ) -> list[BlockRange]:
     """Ranges after `indexed_to` whose last block is at least `confirmations` below the head.
 
     Ranges are aligned to multiples of `size` counted from `first_block`, so every process that plans
     them (sensor, backfill, CLI) names the same keys. At most `limit` ranges per call, oldest first,
     so a fresh deployment on a long chain catches up in bounded steps instead of one giant tick.
+
+    `head_min` > 0 follows the head: once no whole range is confirmed, the confirmed blocks of the
+    open one (at least `head_min` of them) become a short range of their own, ending where the
+    aligned one would not, so a block waits for its confirmations and not for its range to fill.
+    The next range starts after it and ends on the aligned boundary again.
     """
     if size < 1:
         raise ValueError("range size must be at least 1")
+    if head_min < 0:
+        raise ValueError("head_min must be 0 (whole ranges only) or more")
     safe_head = head - confirmations
     start = first_block if indexed_to is None else indexed_to + 1
     ranges: list[BlockRange] = []
@@ -68,6 +76,8 @@ def next_ranges(
             break
         ranges.append(BlockRange(start, aligned_end))
         start = aligned_end + 1
+    if head_min and len(ranges) < limit and safe_head - start + 1 >= head_min:
+        ranges.append(BlockRange(start, safe_head))
     return ranges
 
 

@@ -29,6 +29,10 @@ from ops.intel.swaps import normalize_swaps
 #: Swaps on the same pool a front-run looks ahead for its back-run.
 SANDWICH_WINDOW = 64
 ROUTER_MIN_CLIENTS = 3
+#: Blocks before a range whose swaps count when telling routers from traders. A router is known by
+#: relaying for several people; a short range at the head (a block or two) shows too few of them, and
+#: a router left as an "actor" makes attacker and victims one person, so the sandwich goes unseen.
+ROUTER_LOOKBACK_BLOCKS = 256
 #: Largest cycle an arbitrage search follows, and its node budget per transaction.
 MAX_HOPS = 4
 ARBITRAGE_BUDGET = 2_000
@@ -97,6 +101,11 @@ def find_routers(swaps: pl.DataFrame, min_clients: int = ROUTER_MIN_CLIENTS) -> 
     relayed = relayed.filter(pl.col("client") != pl.col("sender"))
     counts = relayed.group_by("sender").agg(pl.col("client").n_unique().alias("clients"))
     return set(counts.filter(pl.col("clients") >= min_clients)["sender"].to_list())
+
+
+def routers_in(swaps: pl.DataFrame) -> set[str]:
+    """`find_routers` on raw swap rows (as the warehouse holds them)."""
+    return find_routers(normalize_swaps(swaps)) if swaps.height else set()
 
 
 def _prepared(swaps: pl.DataFrame, routers: Iterable[str] | None) -> tuple[pl.DataFrame, set[str]]:

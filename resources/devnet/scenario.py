@@ -437,7 +437,7 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
     world.mine()
 
 
-def _sandwich(world: World, rng: random.Random, pool_name: str) -> None:
+def sandwich(world: World, rng: random.Random, pool_name: str) -> None:
     a = world.accounts
     pool = world.pools[pool_name]
     token_in = rng.choice([pool.token0, pool.token1])
@@ -653,7 +653,7 @@ def _best_cycle(world: World, cycles: list, reserves: dict[str, tuple[int, int]]
     return best
 
 
-def _arbitrage(world: World, rng: random.Random) -> None:
+def arbitrage(world: World, rng: random.Random) -> None:
     """A whale moves one pool; in the same block the bot closes the gap with a profitable cycle."""
     t, p = world.tokens, world.pools
     if rng.random() < 0.5:
@@ -877,11 +877,11 @@ def play(seed: int, *, blocks: int = DEFAULT_BLOCKS, cache_dir: Path | None = No
         exchange.sweep(block, force=last)
         scams.forward(block, force=last)
         if kind == "sandwich":
-            _sandwich(world, rng, sandwich_pools[i % len(sandwich_pools)])
+            sandwich(world, rng, sandwich_pools[i % len(sandwich_pools)])
         elif kind == "not_sandwich":
             _not_a_sandwich(world, rng)
         elif kind == "arbitrage":
-            _arbitrage(world, rng)
+            arbitrage(world, rng)
         elif kind in ("approval", "approval_drain"):
             _approval_to_eoa(world, rng, block, drain=kind == "approval_drain")
         elif kind in HARD_SANDWICHES or kind in ("failed_sandwich", "phishing"):

@@ -43,7 +43,7 @@ def test_definitions_load_with_lineage_checks_and_triggers(settings):
     assert defs.resolve_schedule_def("market_hourly_schedule").cron_schedule == "5 * * * *"
     assert defs.resolve_sensor_def("market_landing_sensor") is not None
     assert defs.resolve_job_def("market_job") is not None
-    assert defs.resolve_sensor_def("chain_new_blocks_sensor").job_name == "chain_job"
+    assert defs.resolve_sensor_def("chain_new_blocks_sensor").job_name == "chain_live_job"
     assert defs.resolve_sensor_def("automation_conditions") is not None  # eager assets work out of the box
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from resources.devnet import scenario
 from tests.services import free_port
@@ -238,6 +239,20 @@ def test_same_seed_same_chain_and_live_blocks(build_dir):
     block = first.backend.call("eth_getBlockByNumber", [hex(number), False])
     assert number == head + 1 and block["transactions"]
     assert int(block["timestamp"], 16) > time.time() - 3600  # live blocks run on the wall clock
+
+    # With mev_share 1 every live block is a sandwich or an arbitrage of the scenario's kind, in its truth.
+    before = {kind: len(first.truth[kind]) for kind in ("sandwiches", "arbitrages")}
+    busy = LiveProducer(first, block_seconds=60, seed=6, mev_share=1.0)
+    numbers = [busy.produce_one() for _ in range(6)]
+    found = [e["block"] for kind in before for e in first.truth[kind][before[kind]:]]
+    assert numbers == list(range(number + 1, number + 7))
+    assert len(found) >= 4 and set(found) <= set(numbers)  # an arbitrage with no profitable cycle is ordinary
+    for n in numbers:  # each block pays an address no earlier block mentions
+        txs = first.backend.call("eth_getBlockByNumber", [hex(n), True])["transactions"]
+        earlier = {tx["to"] for m in range(n) for tx in first.backend.call("eth_getBlockByNumber", [hex(m), True])["transactions"]}
+        assert {tx["to"] for tx in txs if int(tx["value"], 16) > 0} - earlier
+    with pytest.raises(ValueError, match="share"):
+        LiveProducer(first, block_seconds=60, seed=6, mev_share=1.5)
 
 
 def _devnet_cli(build_dir, tmp_path, blocks: int, **popen) -> tuple[subprocess.Popen, int, Path]:

@@ -142,7 +142,7 @@ def test_without_labelled_data_the_model_says_so(instance, settings):
     assert "No labelled data to train the fraud model on" in text and "FRAUD_TRAINING_CSV" in text
 
 
-def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_promoted(instance, tmp_path):
+def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_trained(instance, tmp_path):
     from resources.configurable import ModelStoreResource
     from resources.model_store import ModelStore
 
@@ -154,9 +154,9 @@ def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_promoted(insta
     for key in ("000000000000", "000000000100"):
         instance.report_runless_asset_event(dg.AssetMaterialization("chain_transactions", partition=key))
     skipped = evaluate()  # chain ranges arrived, but scoring would fail without a model: no run
-    assert isinstance(skipped, dg.SkipReason) and "no promoted fraud_model yet" in skipped.skip_message
+    assert isinstance(skipped, dg.SkipReason) and "no fraud_model trained yet" in skipped.skip_message
     models = ModelStore(str(tmp_path / "models"))
-    models.promote("fraud_model", models.save("fraud_model", {"model.bin": b"stand-in"}))
+    models.save("fraud_model", {"model.bin": b"stand-in"})  # trained, not promoted: its prior scores
 
     result = evaluate()
     assert len(result.run_requests) == 1

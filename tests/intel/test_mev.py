@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from ops.intel.mev import detect_arbitrages, detect_sandwiches, find_routers
+from ops.intel.mev import detect_arbitrages, detect_sandwiches, find_routers, routers_in
 from ops.intel.swaps import normalize_swaps, swaps_from_rows
 
 WETH, TKN, USDC, DAI = "0x" + "e0" * 20, "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
@@ -57,6 +57,21 @@ def test_a_swap_in_the_other_direction_is_no_victim():
         swap(1, TKN, 500, WETH, 2 * 10**17, tx_from="0x" + "d1" * 20),
         swap(2, TKN, 2000, WETH, 11 * 10**17, tx_from=BOT_EOA),
     )).is_empty()
+
+
+def test_a_one_block_range_knows_the_router_from_the_blocks_before_it():
+    # Attacker and one victim through a router: in that block alone it relays for two, too few to be
+    # told from a trader, so it joins them into one actor and the sandwich is missed.
+    block = [
+        swap(0, WETH, 5 * 10**18, TKN, 10_000, tx_from=BOT_EOA, sender=ROUTER, recipient=BOT_EOA, block=120),
+        victim(1, block=120),
+        swap(2, TKN, 10_000, WETH, 6 * 10**18, tx_from=BOT_EOA, sender=ROUTER, recipient=BOT_EOA, block=120),
+    ]
+    assert detect_sandwiches(frame(*block)).is_empty()
+    earlier = [victim(0, who=f"0x{i:040x}", block=100 + i) for i in range(1, 4)]  # it relayed for three others
+    found = detect_sandwiches(frame(*block), routers=routers_in(frame(*earlier, *block)))
+    assert found["block_number"].to_list() == [120] and found.row(0, named=True)["attacker"] == BOT_EOA
+    assert routers_in(pl.DataFrame()) == set()  # nothing indexed before the range
 
 
 def test_routers_are_not_actors():

@@ -38,6 +38,23 @@ def test_next_ranges_from_a_first_block_and_bounded_catch_up():
     ]
 
 
+def test_following_the_head_indexes_confirmed_blocks_of_the_open_range_then_realigns():
+    # head 64, 2 confirmations: [60-62] is confirmed but [60-79] is open; with head_min it is a range of its own.
+    planned = next_ranges(indexed_to=None, head=64, size=20, confirmations=2, head_min=1)
+    assert [(r.start, r.end) for r in planned] == [(0, 19), (20, 39), (40, 59), (60, 62)]
+    assert next_ranges(indexed_to=62, head=64, size=20, confirmations=2, head_min=1) == []  # nothing new confirmed
+    assert next_ranges(indexed_to=62, head=66, size=20, confirmations=2, head_min=3) == []  # 63-64: below head_min
+    assert next_ranges(indexed_to=62, head=70, size=20, confirmations=2, head_min=3) == [BlockRange(63, 68)]
+    # Past the boundary the aligned range closes first, then the head's part of the next one.
+    assert next_ranges(indexed_to=68, head=85, size=20, confirmations=2, head_min=1) == [
+        BlockRange(69, 79), BlockRange(80, 83)
+    ]
+    # The catch-up bound holds: no head range when the limit is reached by whole ones.
+    assert next_ranges(indexed_to=None, head=64, size=20, confirmations=2, head_min=1, limit=3)[-1] == BlockRange(40, 59)
+    with pytest.raises(ValueError, match="head_min"):
+        next_ranges(indexed_to=None, head=64, size=20, confirmations=2, head_min=-1)
+
+
 def test_continuity_accepts_a_chain_and_reports_breaks_gaps_and_a_stale_previous_range():
     chain = [(10, "h10", "h9"), (11, "h11", "h10"), (12, "h12", "h11")]
     assert continuity_breaks(chain, previous_hash="h9") == []
