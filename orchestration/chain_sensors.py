@@ -7,6 +7,7 @@ import time
 import dagster as dg
 
 from assets.chain.partitions import CHAIN_RANGES
+from assets.runs_in_flight import in_flight
 from ops.chain.ranges import BlockRange, HealState, heal_schedule, next_ranges, ranges_of, stale_numbers
 from orchestration.jobs import chain_live_job
 from resources.configurable import ChainRPCResource, WarehouseResource
@@ -40,7 +41,9 @@ def chain_new_blocks_sensor(
         confirmations=confirmations,
         first_block=chain_rpc.first_block if not known else known[0].start,
         limit=chain_rpc.max_new_ranges,
-        head_min=chain_rpc.resolved_head_range_min(),
+        # One short head range at a time: while its run is queued or running, the open range grows
+        # and the next run takes all of it, so under load there are fewer, longer runs, not a queue.
+        head_min=0 if in_flight(context.instance, chain_live_job.name) else chain_rpc.resolved_head_range_min(),
     )
     requests = [dg.RunRequest(partition_key=r.key, run_key=r.key) for r in new]
     requests += [

@@ -43,6 +43,7 @@ from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import chain, dashboard, data, fraud, health, ml, nlp
 from serving.schemas import ErrorBody
 from serving.stream.endpoint import router as stream_router
+from serving.stream.metrics import stream_collector
 from serving.stream.service import StreamService
 from serving.strict_json import StrictJSONMiddleware
 from serving.tracing import install_tracing
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     app.state.settings = settings
     configure_logging(settings.service_name)  # JSON lines; after uvicorn's own logging setup
     install_observability(app, Metrics(settings.service_name), settings.service_name)
+    app.state.metrics.register_collector(stream_collector(lambda: getattr(app.state, "stream", None)), "stream")
     install_error_handlers(app)
     install_resilience_handlers(app)
     install_rate_limit_headers(app)

@@ -5,8 +5,8 @@
   or a range indexed below the incremental cursor changed is repaired within a day); the retrained
   models then re-score every address.
 - `fraud_rescore_sensor` watches materializations of `chain_transactions` (any block range) and,
-  when new ones appeared since its cursor (the last event storage id it saw), starts one run of
-  `fraud_scoring_job`: the new blocks folded into address features (the addresses they touch), those
+  when new ones appeared since its cursor (the last event storage id it saw) and no re-scoring run
+  is queued or running, starts one run of `fraud_scoring_job`: the new blocks folded into address features (the addresses they touch), those
   addresses re-scored with the promoted models.
 """
 
@@ -14,6 +14,7 @@
 import dagster as dg
 
 from assets.fraud.assets import FRAUD_MODEL
+from assets.runs_in_flight import in_flight
 from resources.configurable import ModelStoreResource
 from resources.tables import CHAIN_TRANSACTIONS
 
@@ -61,6 +62,8 @@ def fraud_rescore_sensor(context: dg.SensorEvaluationContext, model_store: Model
             f"no {FRAUD_MODEL} trained yet: materialize the fraud group (fraud_job, or the daily schedule) "
             "once labels are configured; re-scoring starts after that"
         )
+    if in_flight(context.instance, fraud_scoring_job.name):  # the next run takes what arrives meanwhile
+        return dg.SkipReason("a re-scoring run is queued or running; new chain ranges wait for the next one")
     after = int(context.cursor) if context.cursor else None
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(CHAIN_TRANSACTIONS.name), after_storage_id=after),

@@ -31,7 +31,8 @@ def devnet(played_devnet):
 @pytest.fixture
 def chain_settings(settings, devnet):
     return settings.model_copy(
-        update={"chain_rpc_url": devnet[0].url, "chain_range_size": RANGE, "chain_confirmations": 0}
+        update={"chain_rpc_url": devnet[0].url, "chain_range_size": RANGE, "chain_confirmations": 0,
+                "chain_head_range_min": 0}  # whole ranges: test_the_sensor_follows_the_head covers the rest
     )
 
 
@@ -101,6 +102,20 @@ def test_sensor_ranges_runs_and_idempotent_reruns(instance, chain_settings, devn
     result, _ = run(instance, resources, keys[1])  # a re-run of a range writes the same rows
     assert result.success and counts(wh) == before
     wh.dispose()
+
+
+def test_the_sensor_follows_the_head_with_one_short_range_at_a_time(instance, chain_settings, devnet):
+    server, _ = devnet
+    head = int(rpc(server, "eth_blockNumber"), 16)
+    # No whole range below the head: with whole ranges only, nothing would be indexed for a long time.
+    wide = chain_settings.model_copy(update={"chain_range_size": head + 100, "chain_head_range_min": 1})
+    assert tick(instance, build_resources(wide.model_copy(update={"chain_head_range_min": 0}))) == []
+    instance.add_run(dg.DagsterRun(job_name="chain_live_job", status=dg.DagsterRunStatus.STARTED))
+    assert tick(instance, build_resources(wide)) == []  # a head run is running: the next takes more
+    for run_id in instance.get_run_ids(dg.RunsFilter(job_name="chain_live_job")):
+        instance.report_run_canceled(instance.get_run_by_id(run_id))
+    [request] = tick(instance, build_resources(wide))
+    assert request.partition_key == BlockRange(0, head).key  # the confirmed blocks of the open range
 
 
 def test_reorg_is_detected_by_the_sensor_and_reindexed(instance, chain_settings, devnet):

@@ -163,6 +163,11 @@ def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_trained(instan
     assert result.run_requests[0].tags["fraud/chain_ranges"] == "000000000000,000000000100"
     assert isinstance(evaluate(result.cursor), dg.SkipReason)  # nothing new since the cursor: no run
     instance.report_runless_asset_event(dg.AssetMaterialization("chain_transactions", partition="000000000200"))
+    # While a re-scoring run runs, no second one: the next takes what arrived meanwhile.
+    queued = instance.add_run(dg.DagsterRun(job_name="fraud_scoring_job", status=dg.DagsterRunStatus.STARTED))
+    waiting = evaluate(result.cursor)
+    assert isinstance(waiting, dg.SkipReason) and "queued or running" in waiting.skip_message
+    instance.report_run_canceled(queued)
     later = evaluate(result.cursor)
     assert later.run_requests[0].run_key != result.run_requests[0].run_key
 

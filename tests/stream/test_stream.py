@@ -250,3 +250,37 @@ def test_a_server_shutting_down_says_restart_and_the_cursor_resumes_on_the_next(
     with serving(settings, warehouse) as (url, _app), open_stream(url, bearer, f"?topics=blocks&cursor={last}") as ws:
         assert receive(ws)["type"] == "subscribed"
         assert [e["cursor"] for e in events(ws, 2)] == [3, 4]
+
+
+def test_metrics_show_connections_deliveries_and_closes(tmp_path, warehouse_url, warehouse):
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape(base: str) -> dict[tuple[str, tuple], float]:
+        text = httpx.get(f"{base}/api/metrics", timeout=10).text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples
+                if s.name.startswith("python_services_stream_")}  # fmt: skip
+
+    bearer = token(warehouse)
+    with serving(stream_settings(tmp_path, warehouse_url), warehouse) as (url, _app):
+        base = url.replace("ws://", "http://").removesuffix("/api/v1/stream")
+        with open_stream(url, bearer, "?topics=blocks") as ws:
+            assert receive(ws)["type"] == "subscribed"
+            publish(warehouse, blocks(1, 3))
+            got = events(ws, 3)
+            during = scrape(base)
+        deadline = time.monotonic() + 10
+        while (after := scrape(base))[("python_services_stream_connections", ())] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open_stream(url, None) as ws:  # no token: the server closes it
+            assert close_of(ws)[0] == p.CLOSE_UNAUTHORIZED
+        refused = scrape(base)
+    assert during[("python_services_stream_connections", ())] == 1
+    assert during[("python_services_stream_connections_opened_total", ())] == 1
+    assert during[("python_services_stream_events_delivered_total", ())] == 3
+    assert during[("python_services_stream_position", ())] == got[-1]["cursor"]
+    assert after[("python_services_stream_connections", ())] == 0
+    assert not [name for (name, _) in after if name == "python_services_stream_closes_total"]  # the client closed
+    assert refused[("python_services_stream_closes_total", (("code", str(p.CLOSE_UNAUTHORIZED)),))] == 1
+    assert refused[("python_services_stream_connections_opened_total", ())] == 1  # a refusal is not admitted
