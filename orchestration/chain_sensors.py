@@ -16,7 +16,7 @@ from resources.tables import CHAIN_BLOCKS
 
 @dg.sensor(
     job=chain_live_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=3,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the next block range once the head is past its end by the confirmation depth (at the "
     "head, the confirmed part of the open range) and runs it with its MEV detection; "

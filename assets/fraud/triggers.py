@@ -50,7 +50,7 @@ def fraud_daily_schedule(context: dg.ScheduleEvaluationContext):
 
 @dg.sensor(
     job=fraud_scoring_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=3,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-score addresses after chain_transactions of new (or re-indexed) block ranges materialize.",
 )

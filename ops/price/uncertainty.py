@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 #: Baseline names as they appear in metrics, reasons and tables.
 PERSISTENCE, TRAIN_MEAN, AR1 = "persistence", "training mean", "AR(1)"
@@ -166,6 +165,8 @@ def diebold_mariano(
     h = horizon
     correction = math.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 0.0) / n)
     stat = dm * correction
+    from scipy import stats  # here: scipy.stats costs every Dagster run process ~0.5 s to import
+
     pvalue = float(2 * stats.t.sf(abs(stat), df=n - 1))
     return DMTest(float(stat), pvalue, n, mean)
 
