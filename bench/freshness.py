@@ -343,6 +343,16 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(home, ignore_errors=True)
+    summary = {"bench": "freshness", "blocks": len(expected["blocks"]), "block_seconds": args.block_seconds}
+    for topic in TOPICS:
+        values = [got[topic][n] for n in expected[topic] if n in got[topic]]
+        summary[f"{topic}_p50_s"] = round(percentile(values, 0.5), 2)
+        summary[f"{topic}_p95_s"] = round(p95[topic], 2)
+        summary[f"{topic}_missed"] = len(expected[topic]) - len(values)
+    summary["goal_met"] = all(p95[t] <= GOAL_P95_SECONDS for t in ("mev", "risk"))
+    summary["failed_runs"] = len(failed_runs)
+    summary["ratio"] = round(p95["mev"] / p95["blocks"], 3)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
