@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from resources.devnet import scenario
+from orchestration.simulator import scenario
 from tests.services import free_port
 
 SWAP = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
@@ -232,7 +232,7 @@ def test_same_seed_same_chain_and_live_blocks(build_dir):
     _, other_roles = scenario.build_backend(6)
     assert other_roles["traders"] != first.truth["accounts"]["traders"]  # the seed casts the actors
 
-    from resources.devnet.live import LiveProducer
+    from orchestration.simulator.live import LiveProducer
 
     producer = LiveProducer(first, block_seconds=60, seed=5)
     number = producer.produce_one()

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from resources.devnet.rpc_server import INVALID_PARAMS, RpcError, method_not_found
+from orchestration.simulator.rpc_server import INVALID_PARAMS, RpcError, method_not_found
 
 CHAIN_ID = 31337
 GENESIS_TIMESTAMP = 1_704_067_200  # 2024-01-01T00:00:00Z: fixed so block hashes repeat run to run

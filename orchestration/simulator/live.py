@@ -16,8 +16,8 @@ import random
 import threading
 from collections.abc import Callable
 
-from resources.devnet import scenario
-from resources.devnet.scenario import ETHER, World
+from orchestration.simulator import scenario
+from orchestration.simulator.scenario import ETHER, World
 
 SANDWICH_POOLS = ("WETH/USDC#A", "WETH/DAI#A", "WETH/USDC#B")
 

@@ -61,8 +61,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resources.devnet import compiler
-from resources.devnet.chain import BLOCK_BUILDER, DevnetBackend
+from orchestration.simulator import compiler
+from orchestration.simulator.chain import BLOCK_BUILDER, DevnetBackend
 
 GWEI = 10**9
 ETHER = 10**18
@@ -943,7 +943,7 @@ def start_devnet(seed: int = 7, port: int = 0, *, blocks: int = DEFAULT_BLOCKS, 
 
     For tests anywhere in the tree: ``server.url`` is the endpoint. ``port=0`` picks a free port.
     """
-    from resources.devnet.rpc_server import JsonRpcServer
+    from orchestration.simulator.rpc_server import JsonRpcServer
 
     world = play(seed, blocks=blocks, cache_dir=cache_dir)
     server = JsonRpcServer(world.backend, port=port, serialize=True)
