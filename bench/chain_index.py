@@ -267,8 +267,8 @@ class ChainGenerator:
 
 def _serve(n_blocks: int, txs: int, seed: int, messages: Any) -> None:
     """Server process: generate the chain into a replay backend, then serve it until terminated."""
-    from resources.devnet.replay import ReplayBackend
-    from resources.devnet.rpc_server import JsonRpcServer
+    from orchestration.simulator.replay import ReplayBackend
+    from orchestration.simulator.rpc_server import JsonRpcServer
 
     generator = ChainGenerator(n_blocks, txs, seed)
     backend = ReplayBackend(chain_id=1)

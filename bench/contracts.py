@@ -39,7 +39,7 @@ from ops.intervals import proportion, wilson
 
 DELEGATECALL = 0xF4
 
-CONTRACTS = REPO_ROOT / "resources" / "devnet" / "contracts"
+CONTRACTS = REPO_ROOT / "orchestration" / "simulator" / "contracts"
 LABELLED = REPO_ROOT / "tests" / "intel" / "data" / "bytecodes.jsonl"
 
 

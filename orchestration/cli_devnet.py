@@ -33,10 +33,10 @@ def devnet(
 ) -> None:
     """Play the scenario, write its ground truth, and serve JSON-RPC until Ctrl-C."""
     from orchestration.interrupts import ctrl_c_stops
-    from resources.devnet import scenario
-    from resources.devnet.compiler import default_cache_dir
-    from resources.devnet.live import LiveProducer
-    from resources.devnet.rpc_server import JsonRpcServer
+    from orchestration.simulator import scenario
+    from orchestration.simulator.compiler import default_cache_dir
+    from orchestration.simulator.live import LiveProducer
+    from orchestration.simulator.rpc_server import JsonRpcServer
 
     ctrl_c_stops()
     settings = get_settings()
@@ -95,6 +95,6 @@ class _Late:
     """The backend until the scenario has played: the port is held, calls get an error."""
 
     def call(self, method, params):
-        from resources.devnet.rpc_server import RpcError
+        from orchestration.simulator.rpc_server import RpcError
 
         raise RpcError(-32000, "the devnet is still starting")

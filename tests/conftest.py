@@ -125,7 +125,7 @@ def disposable_redis():
 @pytest.fixture(scope="session")
 def devnet_build_dir(tmp_path_factory) -> Path:
     """The devnet's contracts compiled once per test session (every test dir that starts a devnet shares it)."""
-    from resources.devnet import compiler
+    from orchestration.simulator import compiler
 
     path = tmp_path_factory.mktemp("devnet-build")
     compiler.compile_all(path)
@@ -143,7 +143,7 @@ def played_devnet(devnet_build_dir):
     Shared by every test dir: tests must leave it as they found it (one that mines takes an
     `evm_snapshot` first and reverts to it at the end).
     """
-    from resources.devnet.scenario import start_devnet
+    from orchestration.simulator.scenario import start_devnet
 
     server, truth = start_devnet(DEVNET_SEED, port=0, blocks=DEVNET_BLOCKS, cache_dir=devnet_build_dir)
     yield server, truth

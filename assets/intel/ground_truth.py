@@ -1,6 +1,6 @@
 """Asset checks that score the intel detectors against what the devnet scenario planted.
 
-The devnet writes its ground truth (resources/devnet/scenario.py) to DEVNET_GROUND_TRUTH, by
+The devnet writes its ground truth (orchestration/simulator/scenario.py) to DEVNET_GROUND_TRUTH, by
 default <home>/devnet/ground_truth.json; a run may name another file in its config. Without a
 file, or with one that names another chain (none of its planted transactions is indexed), the
 checks pass with ``scored: false`` and say why: there is nothing to score against, which is not

@@ -72,7 +72,7 @@ def _as_label(value: object) -> int:
     raise ValueError(f"label {value!r} is neither 1 (fraud) nor 0 (normal)")
 
 
-#: Roles of a devnet ground truth (`resources/devnet/scenario.py`) whose addresses are labelled.
+#: Roles of a devnet ground truth (`orchestration/simulator/scenario.py`) whose addresses are labelled.
 DEVNET_FRAUD_ROLES = ("scam_addresses",)
 DEVNET_NORMAL_ROLES = ("traders", "exchange_users")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.devnet.replay import ReplayBackend
-from resources.devnet.rpc_server import JsonRpcServer
+from orchestration.simulator.replay import ReplayBackend
+from orchestration.simulator.rpc_server import JsonRpcServer
 
 FIRST, LAST = 17173049, 17173050
 EXPORT = "chain/ethereum-etl_blocks_17173049_17173050"

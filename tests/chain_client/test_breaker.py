@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from orchestration.simulator.rpc_server import BackgroundServer, LocalServer, QuietHandler, answer
 from resources.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from resources.chain_rpc import ChainRPC, ChainRPCError, ChainUnavailable
-from resources.devnet.rpc_server import BackgroundServer, LocalServer, QuietHandler, answer
 from tests.fakes import FakeClock
 
 HEAD = 0x10

@@ -13,6 +13,8 @@ import polars as pl
 import pytest
 
 from ops.chain.decode import decode_logs, renumber_log_indexes
+from orchestration.simulator.replay import ReplayBackend
+from orchestration.simulator.rpc_server import JsonRpcServer, RpcError, method_not_found
 from resources.chain_capabilities import (
     BLOCK_RECEIPTS,
     PROCESS_MEMORY,
@@ -21,8 +23,6 @@ from resources.chain_capabilities import (
     unknown_method_verdict,
 )
 from resources.chain_rpc import ChainRPC, ChainRPCError, index_range
-from resources.devnet.replay import ReplayBackend
-from resources.devnet.rpc_server import JsonRpcServer, RpcError, method_not_found
 from resources.warehouse import Warehouse
 from tests.chain_client.conftest import FIRST, LAST
 from tests.chain_client.etl_compare import mismatches

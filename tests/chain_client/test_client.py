@@ -8,6 +8,9 @@ import pytest
 
 from ops.chain.decode import ChainFrames
 from ops.chain.schema import TABLE_SCHEMAS, TRANSFER_TOPIC
+from orchestration.simulator.faults import FAULT_KINDS, FaultProxy
+from orchestration.simulator.replay import ReplayBackend
+from orchestration.simulator.rpc_server import JsonRpcServer
 from resources.breaker import CircuitBreaker, DependencyUnavailable
 from resources.chain_rpc import (
     ChainRPC,
@@ -16,9 +19,6 @@ from resources.chain_rpc import (
     TokenBucket,
     index_range,
 )
-from resources.devnet.faults import FAULT_KINDS, FaultProxy
-from resources.devnet.replay import ReplayBackend
-from resources.devnet.rpc_server import JsonRpcServer
 from tests.chain_client.conftest import FIRST, LAST
 from tests.chain_client.etl_compare import mismatches
 from tests.services import free_port

@@ -9,7 +9,7 @@ import pytest
 
 from ops.chain.decode import DecodeError, decode_range, decode_token_transfers
 from ops.chain.schema import TABLE_SCHEMAS, TRANSFER_TOPIC
-from resources.devnet.replay import etl_export_to_raw
+from orchestration.simulator.replay import etl_export_to_raw
 from tests.chain_client.etl_compare import mismatches
 
 

@@ -40,7 +40,7 @@ EVM_VERSION = "shanghai"
 
 @functools.cache
 def compile_token() -> tuple[bytes, bytes]:
-    """(creation code, runtime code) of the devnet's ERC-20 (resources/devnet/contracts/token.vy),
+    """(creation code, runtime code) of the devnet's ERC-20 (orchestration/simulator/contracts/token.vy),
     compiled by the project's Vyper for ``EVM_VERSION`` (the devnet's own build targets the
     compiler's default, Prague)."""
     import warnings
@@ -48,7 +48,7 @@ def compile_token() -> tuple[bytes, bytes]:
     import vyper
     from vyper.compiler.settings import Settings
 
-    from resources.devnet.compiler import CONTRACTS_DIR
+    from orchestration.simulator.compiler import CONTRACTS_DIR
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

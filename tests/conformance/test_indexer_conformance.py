@@ -11,7 +11,7 @@ JSON-RPC calls the test makes itself (``tests/conformance/truth.py``). The reorg
 branch, reverts it (``evm_snapshot`` / ``evm_revert``), mines different transactions at the same
 heights, lets the sensor see the reorg and re-index, and compares again: no orphan rows.
 
-How the peers differ from the project's devnet (eth-tester behind resources/devnet), found by
+How the peers differ from the project's devnet (eth-tester behind orchestration/simulator), found by
 ``python -m tests.conformance.characterize`` and pinned by ``test_peer_quirks_the_suite_relies_on``:
 
 =============================  ==========================  ===========================  ==========================

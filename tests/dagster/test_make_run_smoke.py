@@ -32,7 +32,7 @@ ROUNDS = 3
 
 @pytest.fixture(scope="module")
 def story(devnet_build_dir):
-    from resources.devnet.scenario import start_devnet
+    from orchestration.simulator.scenario import start_devnet
 
     server, truth = start_devnet(7, port=0, blocks=80, cache_dir=devnet_build_dir)
     yield server, truth
@@ -63,7 +63,7 @@ def test_make_run_leaves_every_domain_whole_with_no_failed_run_or_tick(story, tm
         NLP_TRAIN_SECONDS=5,
         TORCH_THREADS=1,
     )
-    from resources.devnet.scenario import write_ground_truth
+    from orchestration.simulator.scenario import write_ground_truth
 
     write_ground_truth(story[1], settings.resolved_devnet_ground_truth)  # what `sextant devnet` writes
     console = Console(file=io.StringIO(), width=120)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eth_hash.auto import keccak
 
-from resources.devnet import compiler
+from orchestration.simulator import compiler
 
 # Uniswap V2's topic hashes, as published in its contracts and seen on mainnet.
 V2_TOPICS = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from resources.devnet.chain import DevnetBackend
-from resources.devnet.rpc_server import JsonRpcServer
+from orchestration.simulator.chain import DevnetBackend
+from orchestration.simulator.rpc_server import JsonRpcServer
 
 SWAP_TOPIC = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from resources.devnet import scenario
+from orchestration.simulator import actors, episodes, scenario
 from tests.services import free_port
 
 SWAP = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
@@ -43,7 +43,7 @@ def test_every_kind_of_event_was_played(truth):
     assert len(truth["clusters"]) >= 3 and len(truth["scam_addresses"]) == 2
     assert truth["proxies"] and truth["clones"] and len(truth["risky_contracts"]) >= 4
     assert truth["last_block"] > truth["first_block"] and truth["failed_txs"]
-    assert {c["kind"] for c in truth["hard_sandwiches"]} == set(scenario.HARD_SANDWICHES)
+    assert {c["kind"] for c in truth["hard_sandwiches"]} == set(episodes.HARD_SANDWICHES)
     assert truth["failed_sandwiches"] and len(truth["phishing"][0]["victims"]) >= 2
 
 
@@ -229,10 +229,10 @@ def test_same_seed_same_chain_and_live_blocks(build_dir):
         for w in (first, second)
     ]
     assert hashes[0] == hashes[1]
-    _, other_roles = scenario.build_backend(6)
+    _, other_roles = actors.build_backend(6)
     assert other_roles["traders"] != first.truth["accounts"]["traders"]  # the seed casts the actors
 
-    from resources.devnet.live import LiveProducer
+    from orchestration.simulator.live import LiveProducer
 
     producer = LiveProducer(first, block_seconds=60, seed=5)
     number = producer.produce_one()

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.serving.conftest import client, make_client  # noqa: F401 - the API fixtures, reused
 
-CONTRACTS = REPO_ROOT / "resources" / "devnet" / "contracts"
+CONTRACTS = REPO_ROOT / "orchestration" / "simulator" / "contracts"
 
 
 def dispatcher(selectors: list[str], body: bytes = b"") -> bytes:

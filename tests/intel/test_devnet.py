@@ -14,8 +14,8 @@ import pytest
 from assets.intel.assets import INTEL_ASSETS
 from ops.chain.ranges import BlockRange
 from ops.intel.clusters import pairwise_scores
+from orchestration.simulator.scenario import write_ground_truth
 from resources.configurable import ChainRPCResource, WarehouseResource
-from resources.devnet.scenario import write_ground_truth
 from resources.tables import (
     CHAIN_BLOCKS,
     CHAIN_LOGS,

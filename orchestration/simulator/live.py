@@ -16,8 +16,8 @@ import random
 import threading
 from collections.abc import Callable
 
-from resources.devnet import scenario
-from resources.devnet.scenario import ETHER, World
+from orchestration.simulator import episodes
+from orchestration.simulator.world import ETHER, World
 
 SANDWICH_POOLS = ("WETH/USDC#A", "WETH/DAI#A", "WETH/USDC#B")
 
@@ -59,10 +59,10 @@ class LiveProducer:
         False when the drawn whale trade would leave no profitable cycle (nothing was sent)."""
         world, rng = self.world, self.rng
         if rng.random() < 0.5:
-            scenario.sandwich(world, rng, rng.choice(SANDWICH_POOLS))
+            episodes.sandwich(world, rng, rng.choice(SANDWICH_POOLS))
             return True
         try:
-            scenario.arbitrage(world, rng)
+            episodes.arbitrage(world, rng)
         except AssertionError:
             return False
         return True

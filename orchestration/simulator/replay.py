@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from resources.devnet.rpc_server import INVALID_PARAMS, RawJson, RpcError, method_not_found
+from orchestration.simulator.rpc_server import INVALID_PARAMS, RawJson, RpcError, method_not_found
 
 Json = dict[str, Any]
 

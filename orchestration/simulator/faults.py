@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from resources.devnet.rpc_server import BackgroundServer, LocalServer, QuietHandler
+from orchestration.simulator.rpc_server import BackgroundServer, LocalServer, QuietHandler
 
 FAULT_KINDS = ("http_429", "http_503", "timeout", "rpc_error")
 INJECTED_ERROR = {"code": -32000, "message": "injected fault: temporarily unavailable, try again"}

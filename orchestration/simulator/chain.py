@@ -5,12 +5,9 @@ eth-tester's own provider takes Python-typed parameters and answers in Python ty
 lookup, and stamps blocks with the wall clock and a random ``mixHash``. A real node speaks hex
 quantities, geth-shaped JSON and block-wide log indexes. So this backend keeps eth-tester for what
 it does well (signing, executing, mining, snapshots) and serializes blocks, transactions, receipts
-and logs itself straight from py-evm's objects.
-
-Determinism: block timestamps advance a fixed step from a fixed genesis time, and ``mixHash``
-comes from a counter of blocks ever mined. The same scenario therefore yields the same block
-hashes on every run, while re-mining a height after ``evm_revert`` (a simulated reorg) yields a
-different hash even for an empty block, because the counter is never reverted.
+and logs itself straight from py-evm's objects (`block_json.py`), with parameters parsed and values
+encoded by `rpc_codec.py`. Its blocks are deterministic (`deterministic_evm.py`): the same scenario
+yields the same block hashes on every run.
 
 Thread-safety: every call takes ``self.lock`` (re-entrant), so the HTTP server's threads and a
 block-producing thread may share one backend.
@@ -23,125 +20,32 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from resources.devnet.rpc_server import INVALID_PARAMS, RpcError, method_not_found
+from orchestration.simulator.block_json import _BlockView, _pending_block_json
+from orchestration.simulator.deterministic_evm import BLOCK_BUILDER, _make_backend
+from orchestration.simulator.rpc_codec import (
+    _b,
+    _bad,
+    _h32,
+    _log_matcher,
+    _param,
+    _q,
+    parse_address,
+    parse_data,
+    parse_hash,
+    parse_quantity,
+    parse_transaction,
+)
+from orchestration.simulator.rpc_server import RpcError, method_not_found
 
 CHAIN_ID = 31337
 GENESIS_TIMESTAMP = 1_704_067_200  # 2024-01-01T00:00:00Z: fixed so block hashes repeat run to run
 BLOCK_SECONDS = 12
 DEFAULT_ACCOUNTS = 60
-#: The fee recipient of every devnet block (a fixed, keyless address).
-BLOCK_BUILDER = "0x" + "b1d0" * 10
 MAX_LOG_BLOCK_RANGE = 10_000
 CLIENT_VERSION = "sextant-devnet/0.1/py-evm"
 
 EXECUTION_REVERTED = 3  # geth's code for a reverted eth_call / eth_estimateGas
 SERVER_ERROR = -32000
-
-
-def _q(value: int) -> str:
-    return hex(value)
-
-
-def _b(value: bytes) -> str:
-    return "0x" + bytes(value).hex()
-
-
-def _h32(value: int | bytes) -> str:
-    if isinstance(value, int):
-        return "0x" + value.to_bytes(32, "big").hex()
-    return "0x" + bytes(value).rjust(32, b"\0").hex()
-
-
-def _addr(value: bytes | None) -> str | None:
-    if not value:
-        return None
-    return "0x" + bytes(value).hex()
-
-
-def _bloom(value: int) -> str:
-    return "0x" + value.to_bytes(256, "big").hex()
-
-
-# --- parameter parsing (hex in) ----------------------------------------------------------------
-
-
-def _bad(message: str) -> RpcError:
-    return RpcError(INVALID_PARAMS, f"invalid argument: {message}")
-
-
-def parse_quantity(value: Any, name: str = "quantity") -> int:
-    """A JSON-RPC quantity: a 0x-prefixed hex string (numbers are refused, as geth refuses them)."""
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-        raise _bad(f"{name} must be a 0x-prefixed hex string, got {value!r}")
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise _bad(f"{name} is not hex: {value!r}") from None
-
-
-def parse_data(value: Any, name: str = "data", size: int | None = None) -> bytes:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
-        raise _bad(f"{name} must be 0x-prefixed hex, got {value!r}")
-    try:
-        raw = bytes.fromhex(value[2:])
-    except ValueError:
-        raise _bad(f"{name} is not hex: {value!r}") from None
-    if size is not None and len(raw) != size:
-        raise _bad(f"{name} must be {size} bytes, got {len(raw)}")
-    return raw
-
-
-def parse_address(value: Any, name: str = "address") -> bytes:
-    return parse_data(value, name, 20)
-
-
-def parse_hash(value: Any, name: str = "hash") -> bytes:
-    return parse_data(value, name, 32)
-
-
-def _param(params: list[Any], index: int, name: str, default: Any = ...) -> Any:
-    if index < len(params):
-        return params[index]
-    if default is ...:
-        raise _bad(f"missing value for required argument {index} ({name})")
-    return default
-
-
-_TX_FIELDS = {
-    "from": ("from", "address"),
-    "to": ("to", "address"),
-    "gas": ("gas", "quantity"),
-    "gasPrice": ("gas_price", "quantity"),
-    "maxFeePerGas": ("max_fee_per_gas", "quantity"),
-    "maxPriorityFeePerGas": ("max_priority_fee_per_gas", "quantity"),
-    "value": ("value", "quantity"),
-    "nonce": ("nonce", "quantity"),
-    "data": ("data", "data"),
-    "input": ("data", "data"),
-}
-
-
-def parse_transaction(value: Any, *, require_from: bool) -> dict[str, Any]:
-    """A JSON-RPC transaction object (camelCase, hex) as eth-tester's Python-typed dict."""
-    if not isinstance(value, dict):
-        raise _bad("transaction must be an object")
-    tx: dict[str, Any] = {}
-    for key, raw in value.items():
-        if key not in _TX_FIELDS or raw is None:
-            continue  # chainId, type, accessList...: eth-tester fills its own
-        name, kind = _TX_FIELDS[key]
-        if kind == "quantity":
-            tx[name] = parse_quantity(raw, key)
-        elif kind == "address":
-            tx[name] = "0x" + parse_address(raw, key).hex()
-        else:
-            tx[name] = "0x" + parse_data(raw, key).hex()
-    if require_from and "from" not in tx:
-        raise _bad("transaction needs a from address")
-    tx.setdefault("from", "0x" + "00" * 20)
-    if "gas_price" in tx and ("max_fee_per_gas" in tx or "max_priority_fee_per_gas" in tx):
-        raise _bad("both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified")
-    return tx
 
 
 class DevnetBackend:
@@ -536,261 +440,3 @@ class DevnetBackend:
             if type(error).__module__.startswith(("eth.", "eth_tester", "eth_utils", "rlp")):
                 raise RpcError(SERVER_ERROR, f"{type(error).__name__}: {error}") from None
             raise
-
-
-class _BlockView:
-    """One mined block serialized once: blocks are immutable by hash, so the JSON is cached."""
-
-    def __init__(self, block: Any, chaindb: Any) -> None:
-        self.block = block
-        self._chaindb = chaindb
-        self._txs: list[dict[str, Any]] | None = None
-        self._receipts: list[dict[str, Any]] | None = None
-        self._json: dict[bool, dict[str, Any]] = {}
-
-    def transactions(self) -> list[dict[str, Any]]:
-        if self._txs is None:
-            self._txs = [_tx_json(self.block, tx, i) for i, tx in enumerate(self.block.transactions)]
-        return self._txs
-
-    def block_json(self, full: bool) -> dict[str, Any]:
-        if full not in self._json:
-            body = self.transactions() if full else [_b(tx.hash) for tx in self.block.transactions]
-            self._json[full] = _header_json(self.block, body)
-        return self._json[full]
-
-    def receipts(self) -> list[dict[str, Any]]:
-        if self._receipts is None:
-            self._receipts = _receipts_json(self.block, self._chaindb)
-        return self._receipts
-
-
-def _header_json(block: Any, transactions: list[Any]) -> dict[str, Any]:
-    import rlp
-
-    h = block.header
-    out: dict[str, Any] = {
-        "number": _q(h.block_number),
-        "hash": _b(h.hash),
-        "parentHash": _b(h.parent_hash),
-        "nonce": _b(h.nonce),
-        "sha3Uncles": _b(h.uncles_hash),
-        "logsBloom": _bloom(h.bloom),
-        "transactionsRoot": _b(h.transaction_root),
-        "stateRoot": _b(h.state_root),
-        "receiptsRoot": _b(h.receipt_root),
-        "miner": _addr(h.coinbase) or "0x" + "00" * 20,
-        "difficulty": _q(h.difficulty),
-        "totalDifficulty": _q(h.difficulty),
-        "extraData": _b(h.extra_data),
-        "size": _q(len(rlp.encode(block))),
-        "gasLimit": _q(h.gas_limit),
-        "gasUsed": _q(h.gas_used),
-        "timestamp": _q(h.timestamp),
-        "mixHash": _b(h.mix_hash),
-        "transactions": transactions,
-        "uncles": [],
-    }
-    for field, name in (
-        ("base_fee_per_gas", "baseFeePerGas"),
-        ("withdrawals_root", "withdrawalsRoot"),
-        ("blob_gas_used", "blobGasUsed"),
-        ("excess_blob_gas", "excessBlobGas"),
-        ("parent_beacon_block_root", "parentBeaconBlockRoot"),
-        ("requests_hash", "requestsHash"),
-    ):
-        value = getattr(h, field, None)
-        if value is not None:
-            out[name] = _q(value) if isinstance(value, int) else _b(value)
-    if "withdrawalsRoot" in out:
-        out["withdrawals"] = []
-    return out
-
-
-def _pending_block_json(block: Any, full: bool) -> dict[str, Any]:
-    body = [_tx_json(block, tx, i, pending=True) for i, tx in enumerate(block.transactions)] if full else [
-        _b(tx.hash) for tx in block.transactions
-    ]
-    out = _header_json(block, body)
-    out.update(hash=None, nonce=None, miner=None)
-    return out
-
-
-def _tx_type(tx: Any) -> int:
-    return getattr(tx, "type_id", None) or 0
-
-
-def _effective_gas_price(tx: Any, base_fee: int | None) -> int:
-    if _tx_type(tx) >= 2:
-        return min(tx.max_fee_per_gas, (base_fee or 0) + tx.max_priority_fee_per_gas)
-    return tx.gas_price
-
-
-def _tx_json(block: Any, tx: Any, index: int, pending: bool = False) -> dict[str, Any]:
-    kind = _tx_type(tx)
-    base_fee = getattr(block.header, "base_fee_per_gas", None)
-    out: dict[str, Any] = {
-        "blockHash": None if pending else _b(block.hash),
-        "blockNumber": None if pending else _q(block.number),
-        "from": _addr(tx.sender),
-        "gas": _q(tx.gas),
-        "gasPrice": _q(_effective_gas_price(tx, base_fee) if not pending or kind < 2 else tx.max_fee_per_gas),
-        "hash": _b(tx.hash),
-        "input": _b(tx.data),
-        "nonce": _q(tx.nonce),
-        "to": _addr(tx.to),
-        "transactionIndex": None if pending else _q(index),
-        "value": _q(tx.value),
-        "type": _q(kind),
-    }
-    if kind >= 2:
-        out["maxFeePerGas"] = _q(tx.max_fee_per_gas)
-        out["maxPriorityFeePerGas"] = _q(tx.max_priority_fee_per_gas)
-    if kind >= 1:
-        out["chainId"] = _q(tx.chain_id)
-        out["accessList"] = [
-            {"address": _addr(address), "storageKeys": [_h32(key) for key in keys]}
-            for address, keys in (tx.access_list or ())
-        ]
-        out["v"] = _q(tx.y_parity)
-        out["yParity"] = _q(tx.y_parity)
-    else:
-        out["v"] = _q(tx.v)
-        if tx.v >= 35:
-            out["chainId"] = _q((tx.v - 35) // 2)
-    out["r"] = _q(tx.r)
-    out["s"] = _q(tx.s)
-    return out
-
-
-def _receipts_json(block: Any, chaindb: Any) -> list[dict[str, Any]]:
-    from eth._utils.address import generate_contract_address
-
-    receipts = block.get_receipts(chaindb)
-    base_fee = getattr(block.header, "base_fee_per_gas", None)
-    block_hash, block_number = _b(block.hash), _q(block.number)
-    out: list[dict[str, Any]] = []
-    log_index = 0
-    previous_cumulative = 0
-    for index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-        tx_hash = _b(tx.hash)
-        logs = []
-        for log in receipt.logs:
-            logs.append(
-                {
-                    "address": _addr(log.address),
-                    "topics": [_h32(topic) for topic in log.topics],
-                    "data": _b(log.data),
-                    "blockNumber": block_number,
-                    "transactionHash": tx_hash,
-                    "transactionIndex": _q(index),
-                    "blockHash": block_hash,
-                    "logIndex": _q(log_index),
-                    "removed": False,
-                }
-            )
-            log_index += 1
-        created = _addr(generate_contract_address(tx.sender, tx.nonce)) if not tx.to else None
-        out.append(
-            {
-                "blockHash": block_hash,
-                "blockNumber": block_number,
-                "contractAddress": created,
-                "cumulativeGasUsed": _q(receipt.gas_used),
-                "effectiveGasPrice": _q(_effective_gas_price(tx, base_fee)),
-                "from": _addr(tx.sender),
-                "gasUsed": _q(receipt.gas_used - previous_cumulative),
-                "logs": logs,
-                "logsBloom": _bloom(receipt.bloom),
-                "status": "0x1" if receipt.state_root == b"\x01" else "0x0",
-                "to": _addr(tx.to),
-                "transactionHash": tx_hash,
-                "transactionIndex": _q(index),
-                "type": _q(_tx_type(tx)),
-            }
-        )
-        previous_cumulative = receipt.gas_used
-    return out
-
-
-def _log_matcher(address: Any, topics: Any) -> Callable[[dict[str, Any]], bool]:
-    """eth_getLogs filter semantics: address or list of addresses; topics by position, null = any,
-    a list = any of."""
-    if address is None:
-        addresses = None
-    else:
-        items = address if isinstance(address, list) else [address]
-        addresses = {_b(parse_address(a)) for a in items}
-    wanted: list[set[str] | None] = []
-    if topics is not None:
-        if not isinstance(topics, list):
-            raise _bad("topics must be an array")
-        for position in topics:
-            if position is None:
-                wanted.append(None)
-            elif isinstance(position, list):
-                wanted.append({_b(parse_hash(t, "topic")) for t in position if t is not None} or None)
-            else:
-                wanted.append({_b(parse_hash(position, "topic"))})
-
-    def match(log: dict[str, Any]) -> bool:
-        if addresses is not None and log["address"] not in addresses:
-            return False
-        log_topics = log["topics"]
-        for i, options in enumerate(wanted):
-            if options is None:
-                continue
-            if i >= len(log_topics) or log_topics[i] not in options:
-                return False
-        return True
-
-    return match
-
-
-def _make_backend(pyevm_backend_class, params, state, chain_id, next_timestamp, salt):
-    """A PyEVMBackend whose blocks are deterministic: our clock, our mixHash, our chain id."""
-    from eth.vm.forks import PragueVM
-    from eth_hash.auto import keccak
-    from eth_tester.backends.pyevm.main import get_total_blob_gas
-
-    builder = bytes.fromhex(BLOCK_BUILDER[2:])
-
-    class DeterministicBackend(pyevm_backend_class):
-        blocks_ever_mined = 0  # never reverted: a height re-mined after evm_revert gets a new mixHash
-        _keys_by_address: dict[bytes, Any] | None = None
-
-        @property
-        def _key_lookup(self):
-            # eth-tester rebuilds this map (a keccak per account) on every send; the keys only grow.
-            if self._keys_by_address is None or len(self._keys_by_address) != len(self.account_keys):
-                self._keys_by_address = {k.public_key.to_canonical_address(): k for k in self.account_keys}
-            return self._keys_by_address
-
-        def mine_blocks(self, num_blocks=1, coinbase=None):
-            coinbase = builder  # every block, also those eth-tester's automine makes
-            hashes = []
-            for _ in range(num_blocks):
-                self.blocks_ever_mined += 1
-                mix_hash = keccak(salt + self.blocks_ever_mined.to_bytes(8, "big"))
-                kwargs = {"coinbase": coinbase, "mix_hash": mix_hash}
-                if isinstance(self.chain.get_vm(), PragueVM):
-                    kwargs["blob_gas_used"] = sum(get_total_blob_gas(tx) for tx in self.chain.get_block().transactions)
-                hashes.append(self.chain.mine_block(**kwargs).hash)
-            return tuple(hashes)
-
-    backend = DeterministicBackend(genesis_parameters=params, genesis_state=state)
-    base = type(backend.chain)
-
-    class DevnetChain(base):
-        def create_header_from_parent(self, parent_header, **header_params):
-            header_params.setdefault("timestamp", next_timestamp(parent_header.timestamp))
-            # The pending block's fees must go to the coinbase its header will name: a header whose
-            # coinbase changed at mining time has a state root re-execution cannot reproduce, and
-            # evm_revert (which re-imports the snapshot's head block) then fails.
-            header_params.setdefault("coinbase", builder)
-            return super().create_header_from_parent(parent_header, **header_params)
-
-    DevnetChain.chain_id = chain_id
-    backend.chain.__class__ = DevnetChain
-    backend.chain.header = backend.chain.create_header_from_parent(backend.chain.get_canonical_head())
-    return backend
