@@ -104,7 +104,7 @@ def status_report(instance, chain_rpc, warehouse, known) -> dict[str, Any]:
     import dagster as dg
 
     from assets.chain.span import indexed_span
-    from orchestration.chain_sensors import broken_ranges
+    from assets.chain.triggers import broken_ranges
     from resources.chain_capabilities import BLOCK_RECEIPTS, WarehouseCapabilityStore, endpoint_id
 
     try:

@@ -83,8 +83,3 @@ def fraud_rescore_sensor(context: dg.SensorEvaluationContext, model_store: Model
         ],
         cursor=str(last),
     )
-
-
-FRAUD_JOBS = [fraud_job, fraud_scoring_job]
-FRAUD_SCHEDULES = [fraud_daily_schedule]
-FRAUD_SENSORS = [fraud_rescore_sensor]

@@ -18,6 +18,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.k8s import TRANSLATION_K8S
 from ops.nlp import corpus, schema
 from ops.nlp.detect import UNDETERMINED, detect_many
 from ops.nlp.inputs import from_batches, parse_jsonl, work_items
@@ -26,7 +27,6 @@ from ops.nlp.quality import score_directions
 from ops.reporting import markdown_table
 from ops.stream.events import model_promoted
 from resources.configurable import ModelStoreResource, NlpResource, WarehouseResource
-from resources.k8s_tags import TRANSLATION_K8S
 from resources.stream_events import append_events
 from resources.tables import (
     LANGUAGE_DETECTIONS,

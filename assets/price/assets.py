@@ -26,6 +26,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from assets.k8s import PRICE_MODEL_K8S
 from ops.price.artifacts import from_files, to_files, validate
 from ops.price.dataset import INPUTS, build_supervised
 from ops.price.drift import psi, reference_histogram
@@ -39,7 +40,6 @@ from ops.price.promotion import decide
 from ops.reporting import markdown_table
 from ops.stream.events import model_promoted
 from resources.configurable import ModelStoreResource, PriceModelResource, WarehouseResource
-from resources.k8s_tags import PRICE_MODEL_K8S
 from resources.model_store import ModelStore, ModelStoreError
 from resources.stream_events import append_events
 from resources.tables import (
