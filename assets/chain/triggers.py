@@ -55,7 +55,7 @@ def chain_new_blocks_sensor(
         size, confirmations = chain_rpc.resolved_range_size(), chain_rpc.resolved_confirmations()
         reorged = _reorged_ranges(chain_rpc, warehouse, known)
     except Exception as exc:  # noqa: BLE001 - node down or unreachable: say so in the UI, retry next tick
-        return dg.SkipReason(f"chain node {chain_rpc.url} did not answer: {type(exc).__name__}: {exc}")
+        return dg.SkipReason(f"chain node {chain_rpc.shown} did not answer: {type(exc).__name__}: {exc}")
 
     new = next_ranges(
         indexed_to=known[-1].end if known else None,
