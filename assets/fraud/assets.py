@@ -26,7 +26,15 @@ from ops.fraud.dataset import load_public_dataset, read_label_file, training_fra
 from ops.fraud.drift import PSI_WARN, psi_per_feature
 from ops.fraud.evaluation import calibration_png, evaluation_report
 from ops.fraud.matrix import feature_matrix
-from ops.fraud.model import FraudModel, TrainParams, from_bytes, to_bytes, train_fraud_model
+from ops.fraud.model import (
+    ANOMALY_MODEL,
+    FRAUD_MODEL,
+    FraudModel,
+    TrainParams,
+    from_bytes,
+    to_bytes,
+    train_fraud_model,
+)
 from ops.fraud.schema import FEATURES
 from ops.fraud.scoring import PRIOR, prior_features, score_features
 from ops.reporting import markdown_table
@@ -46,8 +54,6 @@ from resources.tables import (
 from resources.warehouse import Warehouse
 
 GROUP = "fraud"
-FRAUD_MODEL = "fraud_model"
-ANOMALY_MODEL = "anomaly_model"
 KINDS = {"polars", "sql"}
 ML_KINDS = {"scikitlearn"}
 #: A model is served only when a random score does as well on shuffled labels less often than this.

@@ -13,8 +13,8 @@
 
 import dagster as dg
 
-from assets.fraud.assets import FRAUD_MODEL
 from assets.runs_in_flight import in_flight
+from ops.fraud.model import FRAUD_MODEL
 from resources.configurable import ModelStoreResource
 from resources.tables import CHAIN_TRANSACTIONS
 
