@@ -43,7 +43,7 @@ def _head(chain_rpc) -> int:
     try:
         return chain_rpc.probe_client.head()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the node is reported the same way
-        console.print(f"[red]the chain node at {chain_rpc.url} did not answer: {type(exc).__name__}: {exc}")
+        console.print(f"[red]the chain node at {chain_rpc.shown} did not answer: {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
 
 
@@ -104,7 +104,7 @@ def status_report(instance, chain_rpc, warehouse, known) -> dict[str, Any]:
     import dagster as dg
 
     from assets.chain.span import indexed_span
-    from orchestration.chain_sensors import broken_ranges
+    from assets.chain.triggers import broken_ranges
     from resources.chain_capabilities import BLOCK_RECEIPTS, WarehouseCapabilityStore, endpoint_id
 
     try:
@@ -115,9 +115,9 @@ def status_report(instance, chain_rpc, warehouse, known) -> dict[str, Any]:
     span = indexed_span(warehouse, known)
     failed = broken_ranges(instance, known, set())
     pending = [r.key for r in known if span is None or r.start > span.end]
-    receipts = WarehouseCapabilityStore(warehouse).load(endpoint_id(chain_rpc.url)).get(BLOCK_RECEIPTS)
+    receipts = WarehouseCapabilityStore(warehouse).load(endpoint_id(chain_rpc.endpoint)).get(BLOCK_RECEIPTS)
     return {
-        "node": chain_rpc.url,
+        "node": chain_rpc.shown,
         "head": head,
         "node_error": node_error,
         "indexed_span": None if span is None else {"from": span.start, "to": span.end, "stored_blocks": span.stored},

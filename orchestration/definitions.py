@@ -1,47 +1,39 @@
-"""The Definitions root: every asset, check, job, schedule and sensor, with resources from settings."""
+"""The Definitions root: every domain's definitions merged, the cross-domain sensors, resources from settings.
+
+Each domain (assets/<domain>/definitions.py) owns its assets, checks, jobs, schedules and sensors;
+this module only merges them and adds what spans domains: the automation sensor, run tracing,
+the instance's hygiene job, and the resources built from one set of settings.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from assets.chain.assets import CHAIN_ASSETS
-from assets.fraud.assets import FRAUD_ASSETS, FRAUD_CHECKS
-from assets.fraud.triggers import FRAUD_JOBS, FRAUD_SCHEDULES, FRAUD_SENSORS
-from assets.intel.assets import INTEL_ASSETS
-from assets.market.assets import MARKET_ASSETS
-from assets.nlp.assets import NLP_ASSETS
-from assets.nlp.sensors import NLP_JOBS, NLP_SENSORS
-from assets.price.assets import PRICE_ASSETS
-from assets.price.triggers import PRICE_JOBS, PRICE_SCHEDULES, PRICE_SENSORS
+from assets.chain.definitions import defs as chain_defs
+from assets.fraud.definitions import defs as fraud_defs
+from assets.intel.definitions import defs as intel_defs
+from assets.market.definitions import defs as market_defs
+from assets.nlp.definitions import defs as nlp_defs
+from assets.price.definitions import defs as price_defs
 from orchestration.automation import automation_sensor
-from orchestration.chain_sensors import chain_new_blocks_sensor
 from orchestration.hygiene import HYGIENE_JOBS, HYGIENE_SCHEDULES
-from orchestration.jobs import chain_job, chain_live_job, market_job
-from orchestration.schedules import market_hourly_schedule
-from orchestration.sensors import market_landing_sensor
 from orchestration.tracing import run_tracing_sensors
 from resources.configurable import build_resources
 from resources.settings import Settings, get_settings
+
+DOMAINS = (market_defs, chain_defs, intel_defs, fraud_defs, nlp_defs, price_defs)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All of Sextant's Dagster definitions for one set of settings (tests pass their own)."""
     settings = settings or get_settings()
-    return dg.Definitions(
-        assets=[*MARKET_ASSETS, *CHAIN_ASSETS, *INTEL_ASSETS, *FRAUD_ASSETS, *NLP_ASSETS, *PRICE_ASSETS],
-        asset_checks=[*FRAUD_CHECKS],
-        jobs=[market_job, chain_job, chain_live_job, *FRAUD_JOBS, *NLP_JOBS, *PRICE_JOBS, *HYGIENE_JOBS],
-        schedules=[market_hourly_schedule, *FRAUD_SCHEDULES, *PRICE_SCHEDULES, *HYGIENE_SCHEDULES],
-        sensors=[
-            market_landing_sensor,
-            chain_new_blocks_sensor,
-            automation_sensor,
-            *FRAUD_SENSORS,
-            *NLP_SENSORS,
-            *PRICE_SENSORS,
-            *run_tracing_sensors(settings),
-        ],
+    shared = dg.Definitions(
+        jobs=HYGIENE_JOBS,
+        schedules=HYGIENE_SCHEDULES,
+        sensors=[automation_sensor, *run_tracing_sensors(settings)],
         resources=build_resources(settings),
     )
+    return dg.Definitions.merge(*DOMAINS, shared)
+
 
 defs = build_definitions()

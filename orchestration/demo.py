@@ -49,14 +49,14 @@ def index_chain(instance, settings, console, wait_seconds: float = 300) -> bool:
     defs = build_definitions(settings)
     chain_rpc = defs.resources["chain_rpc"]
     deadline = time.monotonic() + wait_seconds
-    with console.status(f"[bold]waiting for the chain node at {chain_rpc.url} ..."):
+    with console.status(f"[bold]waiting for the chain node at {chain_rpc.shown} ..."):
         while True:
             try:
                 head = chain_rpc.probe_client.head()
                 break
             except Exception:  # noqa: BLE001 - a starting devnet refuses connections until its scenario is played
                 if time.monotonic() > deadline:
-                    console.print(f"[yellow]no chain node answered at {chain_rpc.url}; the chain sensor will index it later")
+                    console.print(f"[yellow]no chain node answered at {chain_rpc.shown}; the chain sensor will index it later")
                     return False
                 time.sleep(2)
     known = sorted(BlockRange.parse(k) for k in instance.get_dynamic_partitions(CHAIN_RANGES.name))

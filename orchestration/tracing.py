@@ -17,7 +17,7 @@ _PROVIDER = None
 def _provider(settings: Settings):
     global _PROVIDER
     if _PROVIDER is None:
-        from serving.tracing import build_tracer_provider
+        from resources.tracing import build_tracer_provider
 
         _PROVIDER = build_tracer_provider("sextant-dagster", settings.otel_exporter_otlp_endpoint)
     return _PROVIDER

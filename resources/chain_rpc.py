@@ -44,6 +44,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from ops.backoff import backoff_seconds
 from resources.breaker import HALF_OPEN, CircuitBreaker, DependencyUnavailable
 from resources.chain_capabilities import (
     BLOCK_RECEIPTS,
@@ -296,8 +297,8 @@ class ChainRPC:
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff, factor 1.5, plus 0-10 % jitter; at least the server's Retry-After."""
-        delay = min(self.backoff_max_seconds, self.backoff_base_seconds * 1.5 ** (state.attempt_number - 1))
-        delay *= 1.0 + random.uniform(0.0, 0.1)
+        delay = backoff_seconds(state.attempt_number, base=self.backoff_base_seconds, factor=1.5,
+                                cap=self.backoff_max_seconds, jitter=0.1, draw=random.random())  # fmt: skip
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, _Transient) and error.retry_after:
             delay = max(delay, min(error.retry_after, self.backoff_max_seconds))

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from resources.market_source import MarketSource
 from resources.model_store import ModelStore
+from resources.secrets import by_name, redact_url, resolved
 from resources.settings import Settings
 from resources.warehouse import Warehouse
 
@@ -21,21 +22,21 @@ from resources.warehouse import Warehouse
 class WarehouseResource(dg.ConfigurableResource):
     """The warehouse the assets publish to (SQLite file by default, PostgreSQL in production)."""
 
-    url: str
+    url: str  # an EnvVar when it came from WAREHOUSE_URL (resources/secrets.py)
 
     @cached_property
     def client(self) -> Warehouse:
-        return Warehouse(self.url)
+        return Warehouse(resolved(self.url))
 
 
 class ModelStoreResource(dg.ConfigurableResource):
     """Versioned model artifacts (local folder by default, any fsspec URL in production)."""
 
-    url: str
+    url: str  # an EnvVar when it came from MODEL_STORE_URL
 
     @cached_property
     def client(self) -> ModelStore:
-        return ModelStore(self.url)
+        return ModelStore(resolved(self.url))
 
 
 class MarketSourceResource(dg.ConfigurableResource):
@@ -54,7 +55,7 @@ class MarketSourceResource(dg.ConfigurableResource):
 class ChainRPCResource(dg.ConfigurableResource):
     """An Ethereum JSON-RPC node (the local devnet by default) and how the indexer walks it."""
 
-    url: str
+    url: str  # an EnvVar when it came from CHAIN_RPC_URL: provider URLs carry keys
     range_size: int = 0
     confirmations: int = -1
     first_block: int = 0
@@ -71,6 +72,16 @@ class ChainRPCResource(dg.ConfigurableResource):
     breaker_healthy_seconds: float = 60
     block_receipts: str = "auto"  # auto | on | off (CHAIN_BLOCK_RECEIPTS)
 
+    @property
+    def endpoint(self) -> str:
+        """The node's URL (resolved from the environment when configured by name)."""
+        return resolved(self.url)
+
+    @property
+    def shown(self) -> str:
+        """The node's URL for logs and messages: no password, no key in the path."""
+        return redact_url(self.endpoint)
+
     @cached_property
     def client(self):
         """The indexing client; what it learns about the node stays in this process."""
@@ -82,7 +93,7 @@ class ChainRPCResource(dg.ConfigurableResource):
         from resources.chain_rpc import ChainRPC  # web3 stays out of module import time
 
         return ChainRPC(
-            self.url,
+            self.endpoint,
             block_receipts={"on": True, "off": False}.get(self.block_receipts),
             capability_store=WarehouseCapabilityStore(warehouse) if warehouse is not None else None,
             batch_size=self.batch_size,
@@ -100,7 +111,7 @@ class ChainRPCResource(dg.ConfigurableResource):
         """A client that gives up fast: sensors must answer within their tick, not retry for a minute."""
         from resources.chain_rpc import ChainRPC
 
-        return ChainRPC(self.url, batch_size=self.batch_size, workers=1, timeout_seconds=10, retry_attempts=2)
+        return ChainRPC(self.endpoint, batch_size=self.batch_size, workers=1, timeout_seconds=10, retry_attempts=2)
 
     @cached_property
     def is_mainnet(self) -> bool:
@@ -169,10 +180,10 @@ def _fraud_labels(settings: Settings) -> str | None:
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """The resources of every asset, from one Settings object."""
+    """The resources of every asset, from one Settings object; URLs that may hold credentials by name."""
     return {
-        "warehouse": WarehouseResource(url=settings.resolved_warehouse_url),
-        "model_store": ModelStoreResource(url=settings.resolved_model_store_url),
+        "warehouse": WarehouseResource(url=by_name("WAREHOUSE_URL", settings.resolved_warehouse_url)),
+        "model_store": ModelStoreResource(url=by_name("MODEL_STORE_URL", settings.resolved_model_store_url)),
         "market_source": MarketSourceResource(
             kind=settings.market_source,
             landing_dir=str(settings.resolved_landing_dir),
@@ -180,7 +191,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             symbols=settings.market_symbols,
         ),
         "chain_rpc": ChainRPCResource(
-            url=settings.chain_rpc_url,
+            url=by_name("CHAIN_RPC_URL", settings.chain_rpc_url),
             range_size=settings.chain_range_size,
             confirmations=settings.chain_confirmations,
             first_block=settings.chain_first_block,

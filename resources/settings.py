@@ -225,7 +225,7 @@ class Settings(BaseSettings):
     # --- compute -----------------------------------------------------------------------------
     torch_threads: int = Field(2, alias="TORCH_THREADS")
 
-    # --- deployment (resources/k8s_tags.py, orchestration/hygiene.py, serving/tracing.py) -------
+    # --- deployment (assets/k8s.py, orchestration/hygiene.py, serving/tracing.py) -------
     dagster_executor: str = Field(
         "default", alias="DAGSTER_EXECUTOR", description="default (multiprocess) or k8s: heavy jobs run one pod per step."
     )

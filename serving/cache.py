@@ -31,12 +31,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from cashews import Cache
 
-from serving.failover import RedisFailover
+from serving.failover import RedisBacked, RedisFailover
 
 log = logging.getLogger("serving.cache")
 
@@ -81,7 +81,7 @@ def key_digest(key_parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-class ResponseCache:
+class ResponseCache(RedisBacked):
     """Answers cached per kind with a TTL each, with stale-on-error and Redis->memory failover.
 
     `url`: "mem://" or "redis://host:port/db"; `ttl_by_kind`: kind -> seconds (`Settings.cache_ttl_seconds`);
@@ -240,19 +240,6 @@ class ResponseCache:
         await self._call("delete", self.key_for(kind, key_parts, version=version, client=client))
 
     # --- backend calls with failover -----------------------------------------------------------
-
-    @property
-    def backend(self) -> Literal["redis", "memory"]:
-        return "redis" if self._redis is not None and self._failover.healthy else "memory"
-
-    @property
-    def fallbacks(self) -> int:
-        """Times Redis was given up for memory."""
-        return self._failover.fallbacks
-
-    @property
-    def retry_seconds(self) -> float:
-        return self._failover.retry_seconds
 
     async def peek(self, key: str) -> tuple[float, bytes] | None:
         """(stored at, JSON bytes) of the entry under `key`, or None: a read that never loads (the fast

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, Literal
 
 
 class RedisFailover:
@@ -58,3 +59,24 @@ class RedisFailover:
         if self._down_since is not None:
             self._log.warning("%s is back after %.0f s", self.what, self._clock() - self._down_since)
             self._down_since = None
+
+
+class RedisBacked:
+    """What the cache and the rate limiter say about their backend: `_redis` (None when configured
+    for memory only) and `_failover` are set by each."""
+
+    _redis: Any
+    _failover: RedisFailover
+
+    @property
+    def backend(self) -> Literal["redis", "memory"]:
+        return "redis" if self._redis is not None and self._failover.healthy else "memory"
+
+    @property
+    def fallbacks(self) -> int:
+        """Times Redis was given up for memory."""
+        return self._failover.fallbacks
+
+    @property
+    def retry_seconds(self) -> float:
+        return self._failover.retry_seconds

@@ -50,7 +50,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
@@ -61,7 +61,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import MemoryStorage, storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.failover import RedisFailover
+from serving.failover import RedisBacked, RedisFailover
 from serving.observability import service_of
 
 log = logging.getLogger("serving.ratelimit")
@@ -124,7 +124,7 @@ def _redis_uri(storage_url: str) -> str | None:
     raise ValueError(f"unsupported rate limit storage {storage_url!r}: use mem:// or redis://host:port/db")
 
 
-class RateLimiter:
+class RateLimiter(RedisBacked):
     """Rate limits per client and route; one per app (`app.state.rate_limiter`).
 
     `storage_url` is "mem://" or a Redis URL (`Settings.cache_url`); `default` and `overrides` are in
@@ -178,19 +178,6 @@ class RateLimiter:
             self._redis = MovingWindowRateLimiter(self._redis_storage)
 
     # --- what applies --------------------------------------------------------------------------
-
-    @property
-    def backend(self) -> Literal["redis", "memory"]:
-        return "redis" if self._redis is not None and self._failover.healthy else "memory"
-
-    @property
-    def fallbacks(self) -> int:
-        """Times Redis was given up for memory."""
-        return self._failover.fallbacks
-
-    @property
-    def retry_seconds(self) -> float:
-        return self._failover.retry_seconds
 
     def limit_for(self, route: str) -> RateLimitItem:
         return self.overrides.get(route, self.default_limit)

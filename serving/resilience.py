@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from ops.backoff import backoff_seconds
 from resources.breaker import (
     CLOSED,
     HALF_OPEN,
@@ -163,8 +164,8 @@ class Guard:
     # -- retries -----------------------------------------------------------------------------------
     def backoff_wait(self, retry_number: int) -> float:
         """Seconds to wait before retry `retry_number` (1 = the second attempt), jitter included."""
-        wait = self.base_wait * self.backoff ** (retry_number - 1)
-        return min(self.max_wait, wait * (1 + self.jitter * self._rng()))
+        return backoff_seconds(retry_number, base=self.base_wait, factor=self.backoff, cap=self.max_wait,
+                               jitter=self.jitter, draw=self._rng())
 
     def _wait(self, retry_state: RetryCallState) -> float:
         return self.backoff_wait(retry_state.attempt_number)

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resources.settings import Settings
+from resources.tracing import build_tracer_provider
 from serving.observability import ENDPOINT_SCOPE_KEY, UNMATCHED, endpoint_template, request_id
 
 log = logging.getLogger("serving.tracing")
@@ -27,25 +28,6 @@ log = logging.getLogger("serving.tracing")
 #: The tracer of the request being served (set by the middleware; read by the SQL listeners).
 _request_tracer: ContextVar[Any] = ContextVar("sextant_request_tracer", default=None)
 _SQL_LISTENERS_INSTALLED = False
-
-
-def build_tracer_provider(service_name: str, endpoint: str | None = None, exporter: Any = None):
-    """A TracerProvider exporting to `exporter` (synchronously; for tests) or, batched, over OTLP/HTTP
-    to `endpoint` (`http://collector:4318`, the `/v1/traces` path added when missing)."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    elif endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        url = endpoint.rstrip("/")
-        url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
-    return provider
 
 
 def install_tracing(app: Any, settings: Settings, *, exporter: Any = None) -> bool:
@@ -155,4 +137,4 @@ def _install_sql_listeners() -> None:
     _SQL_LISTENERS_INSTALLED = True
 
 
-__all__ = ["TracingMiddleware", "build_tracer_provider", "install_tracing"]
+__all__ = ["TracingMiddleware", "install_tracing"]

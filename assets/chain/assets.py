@@ -82,7 +82,7 @@ def chain_range(context: dg.AssetExecutionContext, chain_rpc: ChainRPCResource, 
 
     block_range = partition_range(context)
     db = warehouse.client
-    context.log.info(f"indexing blocks {block_range.start}-{block_range.end} from {chain_rpc.url}")
+    context.log.info(f"indexing blocks {block_range.start}-{block_range.end} from {chain_rpc.shown}")
     with chain_rpc.indexer(db) as rpc:  # what it learns about the node is kept in the warehouse
         frames = index_range(rpc, block_range.start, block_range.end)
     for level, notice in rpc.notices:

@@ -26,12 +26,21 @@ from ops.fraud.dataset import load_public_dataset, read_label_file, training_fra
 from ops.fraud.drift import PSI_WARN, psi_per_feature
 from ops.fraud.evaluation import calibration_png, evaluation_report
 from ops.fraud.matrix import feature_matrix
-from ops.fraud.model import FraudModel, TrainParams, from_bytes, to_bytes, train_fraud_model
+from ops.fraud.model import (
+    ANOMALY_MODEL,
+    FRAUD_MODEL,
+    FraudModel,
+    TrainParams,
+    from_bytes,
+    to_bytes,
+    train_fraud_model,
+)
 from ops.fraud.schema import FEATURES
 from ops.fraud.scoring import PRIOR, prior_features, score_features
 from ops.reporting import markdown_table
 from ops.stream.events import risk_changes
 from resources.configurable import FraudDataResource, ModelStoreResource, WarehouseResource
+from resources.model_metrics import record_model_metrics
 from resources.model_store import ModelStore, ModelStoreError
 from resources.stream_events import append_events
 from resources.tables import (
@@ -40,14 +49,11 @@ from resources.tables import (
     CHAIN_TRANSACTIONS,
     CONTRACTS,
     FRAUD_FEEDBACK,
-    MODEL_METRICS,
     TOKEN_TRANSFERS,
 )
 from resources.warehouse import Warehouse
 
 GROUP = "fraud"
-FRAUD_MODEL = "fraud_model"
-ANOMALY_MODEL = "anomaly_model"
 KINDS = {"polars", "sql"}
 ML_KINDS = {"scikitlearn"}
 #: A model is served only when a random score does as well on shuffled labels less often than this.
@@ -106,17 +112,6 @@ def _latest_saved(store: ModelStore, name: str) -> str:
     if not versions:
         raise dg.Failure(f"no {name} version in the model store: materialize {name} first")
     return versions[-1]
-
-
-def _record_metrics(wh: Warehouse, model: str, version: str, metrics: dict[str, float]) -> None:
-    now = datetime.now(UTC)
-    rows = [
-        {"model": model, "metric": k, "version": version, "value": float(v), "measured_at": now}
-        for k, v in metrics.items()
-        if v is not None and np.isfinite(v)
-    ]
-    if rows:
-        wh.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -376,7 +371,7 @@ def fraud_model_evaluation(
     report = evaluation_report(y, p, model.thresholds)
     # the training figures (with CIs and baselines) and this view's calibration error
     metrics = {**report["metrics"], **model.metrics, "calibration_error": report["calibration_error"]}
-    _record_metrics(warehouse.client, FRAUD_MODEL, version, metrics)
+    record_model_metrics(warehouse.client, FRAUD_MODEL, version, metrics)
     context.log.info(f"{FRAUD_MODEL}/{version}: ROC-AUC {metrics['roc_auc']:.4f}, PR-AUC {metrics['pr_auc']:.4f}")
     return dg.MaterializeResult(
         metadata={

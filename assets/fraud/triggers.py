@@ -13,8 +13,8 @@
 
 import dagster as dg
 
-from assets.fraud.assets import FRAUD_MODEL
 from assets.runs_in_flight import in_flight
+from ops.fraud.model import FRAUD_MODEL
 from resources.configurable import ModelStoreResource
 from resources.tables import CHAIN_TRANSACTIONS
 
@@ -83,8 +83,3 @@ def fraud_rescore_sensor(context: dg.SensorEvaluationContext, model_store: Model
         ],
         cursor=str(last),
     )
-
-
-FRAUD_JOBS = [fraud_job, fraud_scoring_job]
-FRAUD_SCHEDULES = [fraud_daily_schedule]
-FRAUD_SENSORS = [fraud_rescore_sensor]

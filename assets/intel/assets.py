@@ -115,7 +115,7 @@ def _native_tokens(context, chain_rpc: ChainRPCResource, tokens: set[str]) -> se
     from eth_abi import decode
 
     native = {MAINNET_WETH}
-    todo = sorted(t for t in tokens if (chain_rpc.url, t) not in _SYMBOLS and t != MAINNET_WETH)
+    todo = sorted(t for t in tokens if (chain_rpc.endpoint, t) not in _SYMBOLS and t != MAINNET_WETH)
     if todo:
         try:
             answers = chain_rpc.client.call_batch(
@@ -130,8 +130,8 @@ def _native_tokens(context, chain_rpc: ChainRPCResource, tokens: set[str]) -> se
                     symbol = decode(["string"], bytes.fromhex(answer[2:]))[0]
                 except Exception:  # noqa: BLE001 - a bytes32 symbol or no symbol at all
                     symbol = None
-            _SYMBOLS[(chain_rpc.url, token)] = symbol
-    return native | {t for t in tokens if _SYMBOLS.get((chain_rpc.url, t)) == "WETH"}
+            _SYMBOLS[(chain_rpc.endpoint, token)] = symbol
+    return native | {t for t in tokens if _SYMBOLS.get((chain_rpc.endpoint, t)) == "WETH"}
 
 
 @dg.asset(

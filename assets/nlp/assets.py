@@ -18,6 +18,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.k8s import TRANSLATION_K8S
 from ops.nlp import corpus, schema
 from ops.nlp.detect import UNDETERMINED, detect_many
 from ops.nlp.inputs import from_batches, parse_jsonl, work_items
@@ -26,11 +27,10 @@ from ops.nlp.quality import score_directions
 from ops.reporting import markdown_table
 from ops.stream.events import model_promoted
 from resources.configurable import ModelStoreResource, NlpResource, WarehouseResource
-from resources.k8s_tags import TRANSLATION_K8S
+from resources.model_metrics import record_model_metrics
 from resources.stream_events import append_events
 from resources.tables import (
     LANGUAGE_DETECTIONS,
-    MODEL_METRICS,
     NLP_BATCH_INPUTS,
     TRANSLATION_INPUTS,
     TRANSLATIONS,
@@ -397,9 +397,7 @@ def translation_quality(
     metrics += [("bleu_ci95_low", overall.bleu_ci95[0]), ("bleu_gain_ci95_low", overall.bleu_gain_ci95[0])]
     metrics += [(f"bleu_{s.direction}", s.bleu) for s in scores[:-1]]
     metrics += [(f"chrf_{s.direction}", s.chrf) for s in scores[:-1]]
-    rows = [{"model": schema.MODEL_NAME, "metric": m, "version": version, "value": float(v), "measured_at": now}
-            for m, v in metrics]  # fmt: skip
-    warehouse.client.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
+    record_model_metrics(warehouse.client, schema.MODEL_NAME, version, metrics, measured_at=now)
     table = pl.DataFrame([s.__dict__ for s in scores])
     samples = pl.DataFrame(
         {

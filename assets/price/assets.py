@@ -26,6 +26,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from assets.k8s import PRICE_MODEL_K8S
 from ops.price.artifacts import from_files, to_files, validate
 from ops.price.dataset import INPUTS, build_supervised
 from ops.price.drift import psi, reference_histogram
@@ -39,11 +40,10 @@ from ops.price.promotion import decide
 from ops.reporting import markdown_table
 from ops.stream.events import model_promoted
 from resources.configurable import ModelStoreResource, PriceModelResource, WarehouseResource
-from resources.k8s_tags import PRICE_MODEL_K8S
+from resources.model_metrics import record_model_metrics
 from resources.model_store import ModelStore, ModelStoreError
 from resources.stream_events import append_events
 from resources.tables import (
-    MODEL_METRICS,
     OHLCV_FEATURES,
     PRICE_EVALUATION,
     PRICE_FORECASTS,
@@ -322,12 +322,7 @@ def price_model(
         pl.col("rows").cast(pl.Int64),
     )
     wh.upsert(PRICE_EVALUATION, folds.select(list(PRICE_EVALUATION.schema)))
-    metric_rows = [
-        {"model": MODEL_NAME, "metric": k, "version": version, "value": float(v), "measured_at": now}
-        for k, v in flat.items()
-        if np.isfinite(v)
-    ]
-    wh.upsert(MODEL_METRICS, pl.DataFrame(metric_rows, schema=MODEL_METRICS.schema))
+    record_model_metrics(wh, MODEL_NAME, version, flat, measured_at=now)
 
     summary = pl.DataFrame(
         [{"horizon": h, "best_baseline": evaluation.baselines[h],

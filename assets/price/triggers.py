@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from assets.k8s import HEAVY_JOB_TAGS, heavy_executor
 from assets.price.assets import read_recent_features
 from ops.price.drift import Histogram, psi
 from ops.price.names import MODEL_NAME, RECENT_BARS
 from resources.configurable import ModelStoreResource, PriceModelResource, WarehouseResource
-from resources.k8s_tags import HEAVY_JOB_TAGS, heavy_executor
 from resources.model_store import ModelStoreError
 
 price_model_job = dg.define_asset_job(
@@ -78,8 +78,3 @@ def price_drift_sensor(
         run_key=f"price-drift-{version}-{day}",
         tags={"price/psi": f"{value:.4f}", "price/model_version": version},
     )
-
-
-PRICE_JOBS = [price_model_job]
-PRICE_SCHEDULES = [price_daily_schedule]
-PRICE_SENSORS = [price_drift_sensor]

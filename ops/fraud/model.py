@@ -34,6 +34,9 @@ from ops.fraud.schema import FEATURES
 from ops.fraud.treeshap import TreeShap
 from ops.fraud.uncertainty import RESAMPLES
 
+#: Model-store names of the classifier and the anomaly model (assets write them, the API reads them).
+FRAUD_MODEL = "fraud_model"
+ANOMALY_MODEL = "anomaly_model"
 PRECISION_TARGETS = (0.80, 0.90, 0.95)
 BANDS = ("low", "medium", "high", "critical")
 

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ops.fraud.anomaly import AnomalyModel
-from ops.fraud.model import FraudModel, from_bytes
+from ops.fraud.model import ANOMALY_MODEL, BANDS, FRAUD_MODEL, PRECISION_TARGETS, FraudModel, from_bytes
 from ops.fraud.schema import FEATURE_DESCRIPTIONS, FEATURES, normalize_address
 from ops.fraud.scoring import PRIOR, score_matrix
 from resources.model_store import ModelStoreError, ModelVersion
@@ -39,8 +39,6 @@ from serving.strict_types import Integer, Number
 
 router = APIRouter(prefix="/api/v1/fraud", tags=["fraud"], responses=ERROR_RESPONSES)
 
-FRAUD_MODEL = "fraud_model"
-ANOMALY_MODEL = "anomaly_model"
 #: Addresses or records one POST /score may carry.
 MAX_ITEMS = 1000
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
@@ -70,7 +68,7 @@ class RiskScore(BaseModel):
     address: str | None
     score: int = Field(description="0-100: the calibrated fraud probability in percent.")
     probability: float
-    band: str = Field(description="low | medium | high | critical (precision 0.80 / 0.90 / 0.95 cuts).")
+    band: str = Field(description=f"{' | '.join(BANDS)} (precision {' / '.join(f'{t:.2f}' for t in PRECISION_TARGETS)} cuts).")
     score_basis: str = Field("classifier", description="classifier: the score is the classifier's alone; "
                              "fused: it also weighs the anomaly and cluster context; prior: no fraud model is "
                              "promoted (none could be told from a random score), every address scores the "
@@ -235,11 +233,10 @@ def _score_now(request: Request, warehouse, body: ScoreRequest) -> dict[str, Any
         x = frame.select(FEATURES).to_numpy().astype(np.float64)
         s = score_matrix(fraud.model, anomaly.model if anomaly else None, x, frame["address"].to_list())
         now = datetime.now(UTC)
-        bands = ("low", "medium", "high", "critical")
         for i in range(frame.height):
             items.append(RiskScore(
                 address=s.addresses[i], score=round(float(s.probability[i]) * 100), probability=float(s.probability[i]),
-                band=bands[int(s.band_index[i])], score_basis=fraud.model.score_basis,
+                band=BANDS[int(s.band_index[i])], score_basis=fraud.model.score_basis,
                 reasons=[Reason(feature=r["feature"], description=FEATURE_DESCRIPTIONS[r["feature"]],
                                 contribution=r["contribution"]) for r in s.reasons_of(i)],
                 anomaly_score=_nan(s.anomaly[i]) if s.anomaly is not None else None,

@@ -143,7 +143,7 @@ class Indexer:
     runs: list[tuple[str, dict]] = dataclasses.field(default_factory=list)
 
     def tick(self) -> list[dg.RunRequest]:
-        from orchestration.chain_sensors import chain_new_blocks_sensor
+        from assets.chain.triggers import chain_new_blocks_sensor
 
         context = dg.build_sensor_context(instance=self.instance, resources=self.resources)
         result = chain_new_blocks_sensor(context)

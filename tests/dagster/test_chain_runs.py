@@ -10,8 +10,8 @@ import pytest
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from assets.chain.assets import CHAIN_ASSETS
+from assets.chain.triggers import chain_new_blocks_sensor
 from ops.chain.ranges import BlockRange
-from orchestration.chain_sensors import chain_new_blocks_sensor
 from resources.configurable import build_resources
 from resources.warehouse import Warehouse
 

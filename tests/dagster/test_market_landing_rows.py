@@ -15,7 +15,7 @@ from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from assets.market.assets import MARKET_ASSETS
 from assets.market.partitions import DAYS, range_tags
-from orchestration.sensors import market_landing_sensor
+from assets.market.triggers import market_landing_sensor
 from resources.market_source import MarketSource, SourceRows
 from resources.warehouse import Warehouse
 from tests.dagster.test_market_runs import check_results, materialize

@@ -9,7 +9,7 @@ from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from assets.market.assets import MARKET_ASSETS
 from assets.market.partitions import range_tags
-from orchestration.sensors import market_landing_sensor
+from assets.market.triggers import market_landing_sensor
 from resources.warehouse import Warehouse
 
 HOURLY_FILE = "cdd_Binance_BTCUSDT_1h.csv"
@@ -123,7 +123,7 @@ def test_landing_file_becomes_one_run_and_every_row_is_accounted(instance, resou
 
 
 def test_hourly_schedule_requests_today_for_every_symbol(instance, resources, settings):
-    from orchestration.schedules import market_hourly_schedule
+    from assets.market.triggers import market_hourly_schedule
 
     when = datetime(2024, 5, 2, 10, 5, tzinfo=UTC)
     context = dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when)

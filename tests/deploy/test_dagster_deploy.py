@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from resources.k8s_tags import (
+from assets.k8s import (
     HEAVY_JOB_TAGS,
     K8S_CONFIG_TAG,
     PRICE_MODEL_K8S,

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import dagster as dg
 import pytest
 
-from assets.nlp.sensors import nlp_batch_failed_sensor, nlp_batch_finished_sensor, nlp_inputs_sensor
+from assets.nlp.triggers import nlp_batch_failed_sensor, nlp_batch_finished_sensor, nlp_inputs_sensor
 from ops.nlp.schema import BATCH_TAG
 from resources.configurable import build_resources
 from tests.nlp.conftest import materialize_nlp

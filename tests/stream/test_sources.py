@@ -12,7 +12,7 @@ import pytest
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from assets.chain.assets import CHAIN_ASSETS
-from assets.nlp.sensors import finish_batch
+from assets.nlp.triggers import finish_batch
 from ops.chain.ranges import BlockRange
 from ops.nlp import schema
 from resources.configurable import build_resources

@@ -1,23 +1,53 @@
-"""Sensors: start market runs for files that land in the landing folder."""
+"""When the market assets run: the hourly refresh and a run per new landing file.
 
+- `market_job`: the market group for a range of days of one symbol.
+- `market_hourly_schedule`: every hour, yesterday and today of every symbol (the last hour of
+  yesterday closes after midnight).
+- `market_landing_sensor`: one run per (file, symbol) of each new or rewritten landing file.
+"""
 
 import json
-from datetime import date
-from pathlib import Path
+from datetime import date, timedelta
 
 import dagster as dg
 
-from assets.market.partitions import DAYS, SYMBOLS, range_tags
+from assets.market.partitions import DAYS, MARKET_PARTITIONS, SYMBOLS, range_tags
 from ops.market.landing import file_spans
 from ops.market.parsing import read_market_csv
-from orchestration.jobs import market_job
 from resources.configurable import MarketSourceResource
+from resources.files import file_signature
+
+market_job = dg.define_asset_job(
+    "market_job",
+    selection=dg.AssetSelection.groups("market"),
+    partitions_def=MARKET_PARTITIONS,
+    description="Market ETL for a range of days of one symbol: raw bars, validation, features, summaries.",
+)
 
 
-def file_signature(path: Path) -> str:
-    """Size and modification time: a file rewritten in place is processed again, an untouched one never."""
-    stat = path.stat()
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
+@dg.schedule(
+    job=market_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour, refresh yesterday and today for every symbol (the last hour of yesterday "
+    "closes after midnight).",
+)
+def market_hourly_schedule(context: dg.ScheduleEvaluationContext, market_source: MarketSourceResource):
+    known = set(context.instance.get_dynamic_partitions(SYMBOLS.name))
+    configured = set(market_source.symbols) if market_source.kind == "synthetic" else set()
+    missing = sorted(configured - known)
+    if missing:  # a schedule cannot return partition requests, so it adds the configured symbols itself
+        context.instance.add_dynamic_partitions(SYMBOLS.name, missing)
+    today = context.scheduled_execution_time.date()
+    symbols = sorted(known | configured)
+    if not symbols:
+        return dg.SkipReason("no market symbols yet: configure MARKET_SYMBOLS or drop a file in the landing folder")
+    hour = f"{context.scheduled_execution_time:%Y-%m-%dT%H}"
+    return [  # several requests from one tick: Dagster needs a run key on each
+        dg.RunRequest(run_key=f"market-hourly-{symbol}-{hour}", tags=range_tags(symbol, today - timedelta(days=1), today))
+        for symbol in symbols
+    ]
 
 
 @dg.sensor(

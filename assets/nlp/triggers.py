@@ -16,12 +16,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.k8s import HEAVY_JOB_TAGS, heavy_executor
 from assets.nlp.assets import language_detections, translation_inputs, translations
 from ops.nlp import schema
 from ops.nlp.callbacks import callback_problem
 from ops.stream.events import batch_status
 from resources.configurable import NlpResource, WarehouseResource
-from resources.k8s_tags import HEAVY_JOB_TAGS, heavy_executor
+from resources.files import file_signature
 from resources.stream_events import append_events
 from resources.tables import NLP_BATCHES
 from resources.warehouse import Warehouse
@@ -38,11 +39,6 @@ nlp_job = dg.define_asset_job(
     executor_def=heavy_executor(),
     tags=HEAVY_JOB_TAGS,
 )
-
-
-def file_signature(path: Path) -> str:
-    stat = path.stat()
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
 @dg.sensor(
@@ -159,7 +155,3 @@ def nlp_batch_failed_sensor(context: dg.RunFailureSensorContext, nlp: NlpResourc
     message = context.failure_event.message if context.failure_event else "run failed"
     finish_batch(warehouse.client, context.dagster_run, schema.FAILED, nlp.callback_hosts, (message or "")[:500],
                  context.log)  # fmt: skip
-
-
-NLP_SENSORS = [nlp_inputs_sensor, nlp_batch_finished_sensor, nlp_batch_failed_sensor]
-NLP_JOBS = [nlp_job]

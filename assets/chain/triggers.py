@@ -1,5 +1,10 @@
-"""The new-block sensor: adds block ranges as the head passes them, re-indexes ranges a reorg changed,
-and re-runs ranges whose indexing failed (with backoff), so a gap heals without a person."""
+"""When the chain assets run: the jobs over block ranges and the new-block sensor.
+
+- `chain_job`: the chain group for one range (what `sextant chain index` runs).
+- `chain_live_job`: a range's blocks and its MEV in one run (what the sensor runs).
+- `chain_new_blocks_sensor`: adds block ranges as the head passes them, re-indexes ranges a reorg
+  changed, and re-runs ranges whose indexing failed (with backoff), so a gap heals without a person.
+"""
 
 import json
 import time
@@ -9,9 +14,27 @@ import dagster as dg
 from assets.chain.partitions import CHAIN_RANGES
 from assets.runs_in_flight import in_flight
 from ops.chain.ranges import BlockRange, HealState, heal_schedule, next_ranges, ranges_of, stale_numbers
-from orchestration.jobs import chain_live_job
 from resources.configurable import ChainRPCResource, WarehouseResource
 from resources.tables import CHAIN_BLOCKS
+
+chain_job = dg.define_asset_job(
+    "chain_job",
+    selection=dg.AssetSelection.groups("chain"),
+    partitions_def=CHAIN_RANGES,
+    description="Index one block range: blocks, transactions with receipts, logs, token transfers, contracts.",
+)
+
+#: The new-block sensor's job: a range's blocks and its MEV in one run, in one process. Left to the
+#: automation sensor, MEV would wait for its next tick and a second run's start-up: most of a block's
+#: way to the live stream. Eager automation does not run them again (they are newer than their inputs).
+chain_live_job = dg.define_asset_job(
+    "chain_live_job",
+    selection=dg.AssetSelection.groups("chain") | dg.AssetSelection.assets("dex_swaps", "mev_sandwiches",
+                                                                           "mev_arbitrages"),
+    partitions_def=CHAIN_RANGES,
+    executor_def=dg.in_process_executor,
+    description="Index one block range and detect its MEV in the same run (what the new-block sensor starts).",
+)
 
 
 @dg.sensor(
@@ -32,7 +55,7 @@ def chain_new_blocks_sensor(
         size, confirmations = chain_rpc.resolved_range_size(), chain_rpc.resolved_confirmations()
         reorged = _reorged_ranges(chain_rpc, warehouse, known)
     except Exception as exc:  # noqa: BLE001 - node down or unreachable: say so in the UI, retry next tick
-        return dg.SkipReason(f"chain node {chain_rpc.url} did not answer: {type(exc).__name__}: {exc}")
+        return dg.SkipReason(f"chain node {chain_rpc.shown} did not answer: {type(exc).__name__}: {exc}")
 
     new = next_ranges(
         indexed_to=known[-1].end if known else None,

@@ -4,9 +4,8 @@ On the cluster (deploy/helm/values.yaml) every run is a Kubernetes Job (K8sRunLa
 jobs use `k8s_job_executor`, which starts one pod per step. Such a pod is sized by its op's
 `dagster-k8s/config` tag, so the assets that train or translate carry one of the dicts below in their
 `op_tags`, while the light steps stay small. Off the cluster (DAGSTER_EXECUTOR=default) the tags are
-inert and the default executor runs. Here, not in orchestration/, because assets (which define the
-heavy jobs next to their schedules) may import resources/ only. deploy/helm/values.yaml shows the
-same figures (tests keep them equal).
+inert and the default executor runs. Beside the domains that use it (price and NLP define their heavy
+jobs in their triggers); deploy/helm/values.yaml shows the same figures (tests keep them equal).
 """
 
 from __future__ import annotations
