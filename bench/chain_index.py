@@ -319,8 +319,9 @@ def start_server(n_blocks: int, txs: int, seed: int, timeout: float) -> tuple[An
 
 
 def run_ours(url: str, n_blocks: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    from assets.chain.indexing import index_range
     from ops.chain.decode import ChainFrames
-    from resources.chain_rpc import ChainRPC, index_range
+    from resources.chain_rpc import ChainRPC
 
     rows = dict.fromkeys(ChainFrames.TABLES, 0)
     rpc = ChainRPC(url, batch_size=args.batch_size, workers=args.workers)  # imports web3: not timed

@@ -44,8 +44,9 @@ from ops.intervals import proportion
 
 def played(seed: int, blocks: int, build: Path):
     """(swaps, transactions, blocks frame, ground truth, cluster scores) of one played and indexed devnet."""
+    from assets.chain.indexing import index_range
     from orchestration.simulator.scenario import start_devnet
-    from resources.chain_rpc import ChainRPC, index_range
+    from resources.chain_rpc import ChainRPC
 
     server, truth = start_devnet(seed, port=0, blocks=blocks, cache_dir=build)
     try:

@@ -1,32 +1,10 @@
 """``ChainRPC``: the indexer's client for an Ethereum JSON-RPC node (devnet, replay server or mainnet).
 
-What it adds over web3's ``HTTPProvider`` (whose raw ``make_request`` / ``make_batch_request`` it
-uses, skipping web3's per-call result formatters, which cost more than the decoding itself):
-
-- batching: calls go out ``batch_size`` per HTTP request, ``workers`` requests in flight;
-- ``eth_getBlockReceipts`` per block, falling back to per-transaction ``eth_getTransactionReceipt``
-  batches once the node says it lacks the method, whatever code it says it with
-  (``resources.chain_capabilities``: code and message, an ambiguous code settled by a control call);
-  the decision is logged once at WARNING and remembered per endpoint, in the process and, given a
-  store, in the warehouse; ``block_receipts=True/False`` forces it (``CHAIN_BLOCK_RECEIPTS``);
-- a client-side rate limit in JSON-RPC calls per second (a batch of n counts n, as hosted nodes
-  bill). A token bucket rather than the ``limits`` library: ``limits`` answers "allowed now?"
-  and leaves the waiting to the caller, while a blocking client needs "when may I send n calls?",
-  which a bucket answers exactly in a dozen lines with smooth pacing and bounded bursts;
-- retries with exponential backoff (factor 1.5, 0-10 % jitter, Retry-After honoured) on
-  connection errors, timeouts, HTTP 429/5xx, unparseable answers, and per-element JSON-RPC errors
-  or missing results, re-sending only the failed elements of a batch (tenacity drives the loop);
-- a timeout per HTTP request (30 s by default);
-- a circuit breaker (``resources.breaker``, the one the API's guard uses): ``breaker_failures``
-  consecutive failed HTTP requests open it for ``breaker_recovery_seconds``; while open every call
-  raises ``ChainUnavailable`` at once. Then it turns half-open and admits one probe request at a
-  time (concurrent callers are refused meanwhile); the probe's outcome closes or re-opens it. After
-  recovery the node is on probation for ``breaker_healthy_seconds`` (60 s): a failure within that
-  window re-opens the breaker at once. A 429 counts as a success: the node is alive.
-
-``fetch_range(start, end)`` returns the raw answers of an inclusive block range (blocks with full
-transactions, every receipt, the runtime code of contracts the range creates) and checks them for
-completeness; ``index_range`` decodes them into the five tables.
+It uses web3's ``HTTPProvider`` raw requests (its per-call result formatters cost more than the
+decoding) and adds what a long range against a real node needs: batching with workers, receipts
+per block with a learnt fallback, a client-side rate limit, retries that re-send only failed batch
+elements, and the circuit breaker the API shares. docs/architecture.md ("Chain indexing") has the
+rules; ``fetch_range`` returns a range's raw answers, checked for completeness.
 """
 
 from __future__ import annotations
@@ -34,17 +12,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from ops.backoff import backoff_seconds
+from ops.chain.decode import RawRange
 from resources.breaker import HALF_OPEN, CircuitBreaker, DependencyUnavailable
 from resources.chain_capabilities import (
     BLOCK_RECEIPTS,
@@ -53,9 +30,7 @@ from resources.chain_capabilities import (
     endpoint_id,
     unknown_method_verdict,
 )
-
-if TYPE_CHECKING:
-    from ops.chain.decode import ChainFrames
+from resources.token_bucket import TokenBucket
 
 Json = dict[str, Any]
 Call = tuple[str, list[Any]]
@@ -100,61 +75,6 @@ class _Transient(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-@dataclass
-class RawRange:
-    """Raw node answers for an inclusive block range, ready for ``ops.chain.decode.decode_range``."""
-
-    start: int
-    end: int
-    blocks: list[Json]
-    receipts: dict[str, list[Json]]  # block hash -> receipts in transaction order
-    codes: dict[str, str] = field(default_factory=dict)  # created contract address -> runtime code
-
-    @property
-    def transaction_count(self) -> int:
-        return sum(len(b["transactions"]) for b in self.blocks)
-
-
-class TokenBucket:
-    """Blocking rate limiter: ``acquire(n)`` returns once n tokens are spent at ``rate`` per second.
-
-    Capacity (the largest burst) is one second's worth. A request larger than the capacity waits
-    for a full bucket and then goes into debt, so the average rate still holds.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("a rate limit must be positive")
-        self.rate = float(rate)
-        self._sleep = sleep
-        self.capacity = max(1.0, self.rate)
-        self._clock = clock
-        self._tokens = self.capacity
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self, n: int = 1) -> float:
-        """Spend ``n`` tokens, sleeping as needed; returns the seconds waited."""
-        waited = 0.0
-        need = min(float(n), self.capacity)
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= need:
-                    self._tokens -= n
-                    return waited
-                pause = (need - self._tokens) / self.rate
-            self._sleep(pause)
-            waited += pause
 
 
 class ChainRPC:
@@ -577,24 +497,3 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return float(response.headers.get("Retry-After", ""))
     except ValueError:
         return None
-
-
-def index_range(rpc: ChainRPC, start: int, end: int, *, step: int | None = None) -> ChainFrames:
-    """Fetch blocks ``start..end`` (inclusive) and decode them into the five chain tables.
-
-    Works through the range ``step`` blocks at a time (by default one batch per worker: every
-    worker busy), decoding each piece before fetching the next, so the raw answers of a 1000-block
-    mainnet range (gigabytes as Python dicts) are never all held at once. (Prefetching the next
-    piece while decoding was measured: no faster, as both sides are CPU work under one GIL.)
-    """
-    from ops.chain.decode import ChainFrames, decode_range
-
-    if end < start:
-        raise ValueError(f"empty range {start}..{end}")
-    step = step or rpc.batch_size * rpc.workers
-    decoded = []
-    for first in range(start, end + 1, step):
-        raw = rpc.fetch_range(first, min(first + step - 1, end))
-        decoded.append(decode_range(raw.blocks, raw.receipts, raw.codes))
-        del raw
-    return decoded[0] if len(decoded) == 1 else ChainFrames.concat(decoded)

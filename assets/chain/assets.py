@@ -12,6 +12,7 @@ orphans. The decoding lives in `ops.chain.decode`, the range and hash-chain logi
 import dagster as dg
 import polars as pl
 
+from assets.chain.indexing import index_range
 from assets.chain.partitions import CHAIN_RANGES, partition_range
 from assets.chain.span import IndexedSpan, indexed_span
 from ops.chain.ranges import BlockRange, continuity_breaks
@@ -78,7 +79,6 @@ DESCRIPTIONS = {
 )
 def chain_range(context: dg.AssetExecutionContext, chain_rpc: ChainRPCResource, warehouse: WarehouseResource):
     """Index one block range (or a backfill's span of ranges) from the configured JSON-RPC node."""
-    from resources.chain_rpc import index_range  # web3 stays out of module import time
 
     block_range = partition_range(context)
     db = warehouse.client

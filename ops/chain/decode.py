@@ -365,6 +365,21 @@ def decode_contracts(transactions: pl.DataFrame, codes: Mapping[str, str]) -> pl
 # --- the whole range -----------------------------------------------------------------------------
 
 
+@dataclass
+class RawRange:
+    """Raw node answers for an inclusive block range (what the node client fetches), for ``decode_range``."""
+
+    start: int
+    end: int
+    blocks: list[dict[str, Any]]
+    receipts: dict[str, list[dict[str, Any]]]  # block hash -> receipts in transaction order
+    codes: dict[str, str] = field(default_factory=dict)  # created contract address -> runtime code
+
+    @property
+    def transaction_count(self) -> int:
+        return sum(len(b["transactions"]) for b in self.blocks)
+
+
 def decode_range(
     blocks: Sequence[Json],
     receipts: Mapping[str, Sequence[Json]] | Sequence[Sequence[Json]],

@@ -12,6 +12,7 @@ import logging
 import polars as pl
 import pytest
 
+from assets.chain.indexing import index_range
 from ops.chain.decode import decode_logs, renumber_log_indexes
 from orchestration.simulator.replay import ReplayBackend
 from orchestration.simulator.rpc_server import JsonRpcServer, RpcError, method_not_found
@@ -22,7 +23,7 @@ from resources.chain_capabilities import (
     endpoint_id,
     unknown_method_verdict,
 )
-from resources.chain_rpc import ChainRPC, ChainRPCError, index_range
+from resources.chain_rpc import ChainRPC, ChainRPCError
 from resources.warehouse import Warehouse
 from tests.chain_client.conftest import FIRST, LAST
 from tests.chain_client.etl_compare import mismatches

@@ -6,19 +6,15 @@ import math
 
 import pytest
 
+from assets.chain.indexing import index_range
 from ops.chain.decode import ChainFrames
 from ops.chain.schema import TABLE_SCHEMAS, TRANSFER_TOPIC
 from orchestration.simulator.faults import FAULT_KINDS, FaultProxy
 from orchestration.simulator.replay import ReplayBackend
 from orchestration.simulator.rpc_server import JsonRpcServer
 from resources.breaker import CircuitBreaker, DependencyUnavailable
-from resources.chain_rpc import (
-    ChainRPC,
-    ChainRPCError,
-    ChainUnavailable,
-    TokenBucket,
-    index_range,
-)
+from resources.chain_rpc import ChainRPC, ChainRPCError, ChainUnavailable
+from resources.token_bucket import TokenBucket
 from tests.chain_client.conftest import FIRST, LAST
 from tests.chain_client.etl_compare import mismatches
 from tests.services import free_port

@@ -14,7 +14,8 @@ from ops.fraud.features import address_features
 
 @pytest.fixture(scope="module")
 def devnet_chain(played_devnet):
-    from resources.chain_rpc import ChainRPC, index_range
+    from assets.chain.indexing import index_range
+    from resources.chain_rpc import ChainRPC
 
     server, truth = played_devnet
     backend = server.world.backend

@@ -39,7 +39,8 @@ def _precision_recall(found: set, expected: set) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory, played_devnet):
-    from resources.chain_rpc import ChainRPC, index_range
+    from assets.chain.indexing import index_range
+    from resources.chain_rpc import ChainRPC
 
     folder = tmp_path_factory.mktemp("intel_devnet")
     server, truth = played_devnet  # the session's devnet: read only here
@@ -248,10 +249,11 @@ def test_every_detection_is_an_event_on_the_live_stream(devnet):
 def test_clusters_folded_range_by_range_equal_the_full_computation(tmp_path, played_devnet):
     """The devnet indexed in three ranges, wallet_clusters run after each (real Dagster runs): the clusters
     equal one computation over everything (same ids, same members), and a run with nothing new writes nothing."""
+    from assets.chain.indexing import index_range
     from assets.intel.assets import dex_swaps
     from ops.intel.clusters import APPROVAL_TOPIC, native_transfers, wallet_clusters
     from ops.intel.mev import find_routers
-    from resources.chain_rpc import ChainRPC, index_range
+    from resources.chain_rpc import ChainRPC
 
     server, truth = played_devnet
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
