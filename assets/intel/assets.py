@@ -28,7 +28,6 @@ from ops.intel.clusters import (
 from ops.intel.contracts import analysis_frame, analysis_row, analyze
 from ops.intel.mev import (
     ARBITRAGE_KEY,
-    MAINNET_WETH,
     ROUTER_LOOKBACK_BLOCKS,
     SANDWICH_KEY,
     bundle_costs,
@@ -64,6 +63,7 @@ from resources.tables import (
     WALLET_CLUSTERS,
     WALLET_LINKS,
 )
+from resources.token_metadata import native_tokens, pool_tokens
 from resources.warehouse import Warehouse
 
 GROUP = "chain_intel"
@@ -74,64 +74,10 @@ EAGER = dg.AutomationCondition.eager()
 EAGER_OVER_ALL_RANGES = EAGER.without(~dg.AutomationCondition.any_deps_missing()).without(
     ~dg.AutomationCondition.any_deps_in_progress()
 )
-TOKEN0_CALL, TOKEN1_CALL = "0x0dfe1681", "0xd21220a7"
-SYMBOL_CALL = "0x95d89b41"
-#: token address -> symbol() answer (None: no answer), per node URL: symbols do not change.
-_SYMBOLS: dict[tuple[str, str], str | None] = {}
-
-
 def _read_range(db: Warehouse, name: str, start: int, end: int, **where) -> pl.DataFrame:
     if not db.has_table(name):
         return pl.DataFrame()
     return db.read(name, where or None, ranges={"block_number": (start, end + 1)})
-
-
-def _node_pool_tokens(context, chain_rpc: ChainRPCResource, pools: list[str]) -> dict[str, tuple[str, str]]:
-    """token0()/token1() of each pool from the node; pools it cannot answer for are left out."""
-    from ops.intel.proxy import word_to_address
-
-    found: dict[str, tuple[str, str]] = {}
-    if not pools:
-        return found
-    try:
-        calls = [("eth_call", [{"to": p, "data": sel}, "latest"]) for p in pools for sel in (TOKEN0_CALL, TOKEN1_CALL)]
-        answers = chain_rpc.client.call_batch(calls, require=False)
-    except Exception as exc:  # noqa: BLE001 - the node is optional here: swaps of those pools wait
-        context.log.warning(f"pool tokens of {len(pools)} pool(s) unavailable from the node: {exc}")
-        return found
-    for i, pool in enumerate(pools):
-        t0, t1 = (word_to_address(a) if isinstance(a, str) else None for a in answers[2 * i : 2 * i + 2])
-        if t0 and t1:
-            found[pool] = (t0, t1)
-    return found
-
-
-def _native_tokens(context, chain_rpc: ChainRPCResource, tokens: set[str]) -> set[str]:
-    """Wrapped ether among `tokens`: mainnet's WETH, and any token whose symbol() is WETH.
-
-    A token can call itself anything: this only decides which profits can be netted against gas
-    exactly (the wei amounts are reported whatever it says).
-    """
-    from eth_abi import decode
-
-    native = {MAINNET_WETH}
-    todo = sorted(t for t in tokens if (chain_rpc.endpoint, t) not in _SYMBOLS and t != MAINNET_WETH)
-    if todo:
-        try:
-            answers = chain_rpc.client.call_batch(
-                [("eth_call", [{"to": t, "data": SYMBOL_CALL}, "latest"]) for t in todo], require=False)
-        except Exception as exc:  # noqa: BLE001 - without symbols only mainnet WETH nets against gas
-            context.log.warning(f"token symbols unavailable from the node: {exc}")
-            answers = [None] * len(todo)
-        for token, answer in zip(todo, answers, strict=True):
-            symbol = None
-            if isinstance(answer, str) and len(answer) > 2:
-                try:
-                    symbol = decode(["string"], bytes.fromhex(answer[2:]))[0]
-                except Exception:  # noqa: BLE001 - a bytes32 symbol or no symbol at all
-                    symbol = None
-            _SYMBOLS[(chain_rpc.endpoint, token)] = symbol
-    return native | {t for t in tokens if _SYMBOLS.get((chain_rpc.endpoint, t)) == "WETH"}
 
 
 @dg.asset(
@@ -167,7 +113,7 @@ def dex_swaps(context: dg.AssetExecutionContext, warehouse: WarehouseResource, c
         )
         derived = pool_tokens_from_transfers(raw, transfers) if transfers.height else {}
         new.update({p: t for p, t in derived.items() if p in missing})
-        from_node = _node_pool_tokens(context, chain_rpc, [p for p in missing if p not in new])
+        from_node = pool_tokens(chain_rpc.client, [p for p in missing if p not in new], context.log.warning)
         protocols = pool_protocols(raw)
         if new:
             db.upsert(DEX_POOLS, pools_frame(new, protocols, "transfers"))
@@ -252,7 +198,7 @@ def mev(context: dg.AssetExecutionContext, config: GroundTruthConfig, warehouse:
         tokens = set(sandwiches["token_front_in"].to_list() + sandwiches["token_front_out"].to_list()
                      + arbitrages["start_token"].to_list())
         sandwiches, arbitrages = bundle_costs(sandwiches, arbitrages, transactions, blocks,
-                                              _native_tokens(context, chain_rpc, tokens))
+                                              native_tokens(chain_rpc.client, chain_rpc.endpoint, tokens, context.log.warning))
     db.replace_range(MEV_SANDWICHES, sandwiches, "block_number", rng.start, rng.end + 1)
     db.replace_range(MEV_ARBITRAGES, arbitrages, "block_number", rng.start, rng.end + 1)
     # Live stream: a re-run of a range says its detections again under the same keys.
