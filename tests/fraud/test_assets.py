@@ -173,7 +173,7 @@ def test_new_chain_ranges_start_one_rescoring_run_once_a_model_is_trained(instan
 
 
 def test_the_promotion_rule_names_what_stops_a_model():
-    from assets.fraud.assets import promotion_refusal
+    from ops.fraud.promotion import promotion_refusal
 
     good = {"roc_auc": 0.99, "roc_auc_ci_low": 0.98, "roc_auc_ci_high": 0.995, "roc_auc_p_value": 0.0001,
             "rows": 400.0, "roc_auc_minus_logistic": 0.01, "roc_auc_minus_logistic_ci_high": 0.02}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assets.fraud.assets import promotion_refusal
+from ops.fraud.promotion import promotion_refusal
 from ops.fraud.uncertainty import auc_p_value, bootstrap_ci, roc_auc
 
 
