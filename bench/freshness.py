@@ -28,8 +28,6 @@ import argparse
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,14 +37,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.harness import Server, free_port, start, stop, wait_http, wait_until
+
 TOPICS = ("blocks", "mev", "risk")
 GOAL_P95_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rpc(url: str, method: str, params: list) -> object:
@@ -64,27 +58,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-class Child:
-    """A process of the stack, its output in `<home>/logs/<name>.log`, stopped with SIGINT then SIGKILL."""
-
-    def __init__(self, name: str, command: list[str], home: Path, env: dict[str, str], cwd: Path | None = None):
-        logs = home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        self.name, self.log = name, logs / f"{name}.log"
-        with open(self.log, "ab") as sink:
-            self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env,
-                                            cwd=cwd or REPO, start_new_session=True)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
 
 class Chain:
@@ -175,18 +148,6 @@ class Listener:
         self._thread.join(timeout=5)
 
 
-def wait_for(what: str, check, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001, S110 - not up yet
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{what} did not come up within {timeout:.0f} s")
-
-
 def latencies(chain: Chain, listener: Listener, first: int) -> dict[str, dict[int, float]]:
     """topic -> {block number: seconds from seen to its first event}, for blocks after `first`."""
     out: dict[str, dict[int, float]] = {topic: {} for topic in TOPICS}
@@ -247,12 +208,15 @@ def main() -> None:
     console = Console()
     settings = get_settings()
     prepare_dagster_home(settings)
-    children: list[Child] = []
+    children: list[Server] = []
+    logs = home / "logs"
     chain = listener = None
     try:
-        children.append(Child("devnet", [sys.executable, "-m", "orchestration.cli", "devnet", "--live"], home, env))
+        devnet = start("devnet", [sys.executable, "-m", "orchestration.cli", "devnet", "--live"], logs / "devnet.log",
+                       port=devnet_port, cwd=REPO, env=env)  # fmt: skip
+        children.append(devnet)
         url = settings.chain_rpc_url
-        wait_for("the devnet", lambda: int(rpc(url, "eth_blockNumber", []), 16) > args.scenario_blocks, 600)
+        wait_until(devnet, lambda: int(rpc(url, "eth_blockNumber", []), 16) > args.scenario_blocks, 600, "playing")
         instance = dg.DagsterInstance.get()
         with console.status("first runs: the scenario indexed, the fraud models trained"):
             if not index_chain(instance, settings, console):
@@ -263,12 +227,12 @@ def main() -> None:
 
         workspace = str(REPO_ROOT / "workspace.yaml")
         daemon = str(Path(sys.executable).with_name("dagster-daemon"))
-        children.append(Child("daemon", [daemon, "run", "-w", workspace], home, env, cwd=settings.dagster_home))
-        children.append(Child("api", [sys.executable, "-m", "orchestration.cli", "serve"], home, env))
-        api = f"http://127.0.0.1:{api_port}"
-        import httpx
-
-        wait_for("the API", lambda: httpx.get(f"{api}/api/health/live", timeout=2).status_code == 200, 120)
+        children.append(start("daemon", [daemon, "run", "-w", workspace], logs / "daemon.log",
+                              cwd=settings.dagster_home, env=env))  # fmt: skip
+        api = start("api", [sys.executable, "-m", "orchestration.cli", "serve"], logs / "api.log", port=api_port,
+                    cwd=REPO, env=env)  # fmt: skip
+        children.append(api)
+        wait_http(api, "/api/health/live", 120)
         token = TokenStore(Warehouse(settings.resolved_warehouse_url)).create("freshness", "read").token
 
         listener = Listener(f"ws://127.0.0.1:{api_port}/api/v1/stream", token)
@@ -288,7 +252,7 @@ def main() -> None:
                 break
             for child in children:
                 if child.process.poll() is not None:
-                    raise SystemExit(f"{child.name} exited with {child.process.returncode}; see {child.log}")
+                    raise SystemExit(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
             time.sleep(10)
         last_block = chain.head  # blocks mined later are not counted
         time.sleep(60)  # what is in flight arrives
@@ -307,7 +271,7 @@ def main() -> None:
             if part is not None:
                 part.stop()
         for child in reversed(children):
-            child.stop()
+            stop(child, signal.SIGINT, timeout=30)  # what Ctrl-C does: the CLIs and the daemon stop cleanly
 
     measured = [n for n in range(first + 1, last_block + 1) if n in chain.seen]
     expected = {"blocks": measured, "mev": [n for n in measured if n in chain.has_mev],

@@ -59,7 +59,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -74,6 +73,8 @@ from urllib.parse import urlencode
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench.harness import Server, free_port, start, stop, wait_http
 
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
 INTERVALS = ("1h", "1d")
@@ -306,62 +307,11 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
 def start_server(kind: str, workdir: Path, extra: Sequence[str]) -> Server:
+    """This script in `--serve kind` mode on a free port."""
     port = free_port()
-    log_path = workdir / f"{kind}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port), *extra],
-            cwd=str(REPO_ROOT),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Server(kind, port, process, log_path)
-
-
-def wait_ready(server: Server, path: str, timeout: float = READY_TIMEOUT_S) -> None:
-    """Poll `path` until it answers 200; bounded by `timeout` and by the process staying alive."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(
-                    f"{server.name} server exited with {server.process.returncode}:\n{server.log_tail()}"
-                )
-            try:
-                if client.get(path).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    raise RuntimeError(f"{server.name} server not ready after {timeout:.0f} s:\n{server.log_tail()}")
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port), *extra]
+    return start(kind, command, workdir / f"{kind}.log", port=port, cwd=REPO_ROOT)
 
 
 def readiness_checks(server: Server) -> dict[str, str]:
@@ -372,19 +322,6 @@ def readiness_checks(server: Server) -> dict[str, str]:
         return httpx.get(f"{server.base_url}/api/health/ready", timeout=10.0).json().get("checks", {})
     except (httpx.HTTPError, ValueError):
         return {}
-
-
-def stop_server(server: Server) -> None:
-    """SIGTERM (uvicorn shuts down gracefully, the lifespan closes), then SIGKILL if it lingers."""
-    process = server.process
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_S)
 
 
 def set_profiling(server: Server, on: bool) -> None:
@@ -1372,9 +1309,9 @@ def main(argv: list[str] | None = None) -> int:
             ]  # fmt: skip
             slow = start_server("slow", workdir, slow_extra)
             servers.append(slow)
-            wait_ready(slow, "/api/health/live")
-        wait_ready(ours, "/api/health/live")
-        wait_ready(bare, BARE_PATH)
+            wait_http(slow, "/api/health/live", READY_TIMEOUT_S)
+        wait_http(ours, "/api/health/live", READY_TIMEOUT_S)
+        wait_http(bare, BARE_PATH, READY_TIMEOUT_S)
         if wrk is not None:
             figures = load_wrk(args, ours, bare, token, wrk, workdir, slow)
         else:
@@ -1382,7 +1319,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_check = readiness_checks(ours).get("cache", "unknown")
     finally:
         for server in servers:
-            stop_server(server)
+            stop(server, timeout=STOP_TIMEOUT_S)
         if args.cache_url.startswith(("redis://", "rediss://")):
             for name in (namespace, f"{namespace}-slow"):
                 try:
