@@ -52,15 +52,20 @@ def get_token_store(request: Request) -> TokenStore:
     return store
 
 
-def bearer_token(request: Request) -> str | None:
-    """The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive), or None."""
-    header = request.headers.get("authorization")
+def bearer_credentials(header: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer <token>` value (scheme case-insensitive), or None;
+    the one parser of the routers, the fast path and the stream."""
     if not header:
         return None
     scheme, _, credentials = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
     return credentials.strip()
+
+
+def bearer_token(request: Request) -> str | None:
+    """`bearer_credentials` of the request's Authorization header."""
+    return bearer_credentials(request.headers.get("authorization"))
 
 
 async def _count_failure(request: Request) -> None:
@@ -142,6 +147,7 @@ __all__ = [
     "ReadPrincipal",
     "WritePrincipal",
     "authenticate",
+    "bearer_credentials",
     "bearer_scheme",
     "bearer_token",
     "get_token_store",

@@ -1,40 +1,11 @@
-"""A fast path for repeated cached reads: the cache answers without FastAPI routing a request.
+"""A fast path for repeated cached reads: a request seen before is answered without FastAPI routing it.
 
-Why: on a cache hit most of the server's time went to FastAPI's routing and dependency solving
-(~40 parameter checks per request), which re-derives the same cache key from the same request
-every time. This pure-ASGI layer learns, from the slow path, which cache entry a request reads,
-and answers the next identical request from that entry directly.
-
-Learning. When the app answers a GET through `serving.gateway.cached_read`, that call records what
-it read (kind, tables, key parts, per-client key, route template) on a recorder this layer put in
-the request's scope. The layer keeps it as a *recipe* for the request, keyed by the caller's
-principal (token id, client, scopes: whatever else an endpoint derived from the caller stays
-covered), the path, the query string (parameters sorted by name, values in their order), the other
-request headers (all but Authorization, X-Request-ID and trace ids), the scheme, root path and the
-peer address. A recipe is learned only from a plain answer: exactly one `cached_read`, status 200,
-exactly the headers `cached_read` and the rate limiter set, the body `cached_read` returned. A
-recipe lives RECIPE_SECONDS (the table versions' memo period, so whatever an endpoint derived
-from outside the request - a model version, the clock - shows up as late as a new materialization
-may), and at most `max_recipes` are kept (least recently used dropped first), each holding at most
-one cached answer.
-
-Answering. A request with a recipe is checked exactly as the gateway checks it: the bearer token
-through the same `TokenStore` memo (so a revoked token stops within the memo's bound, as on the
-slow path), then one hit on the same rate-limit budget (same client key and route), then the
-current table versions (`DataVersions`, shared with the slow path), then the fresh cache entry
-under the key the slow path would compute (read once and kept by the recipe while it is fresh:
-see `_entry_body`). The answer carries the same body bytes and headers (X-Cache, X-RateLimit-*;
-X-Request-ID, the access log line and the metrics come from the layers around this one), and
-counts the same cache hit.
-
-Anything else falls through to the app, unchanged: no recipe, not memoized or invalid token (the
-app answers 401/403), a body, a refused rate limit, a cache miss or expired entry (the app loads
-or serves the stale copy), any error. When the layer already counted the request against the rate
-limit, it hands that decision to the app's `rate_limit` dependency, which uses it instead of
-counting the request twice.
-
-Routes whose cache key depends on something else a request cannot show, and changes faster than
-RECIPE_SECONDS, pass `replayable=False` to `cached_read`.
+On a cache hit most of the server's time went to FastAPI's routing and dependency solving, which
+re-derives the same cache key from the same request every time. This layer learns, from the slow
+path's `cached_read`, which entry a request reads (a recipe), and for an identical request runs the
+gateway's own steps (`serving.gateway`: the token memo, one hit on the same budget, the table
+versions, the fresh entry), so it only matches stored requests. docs/architecture.md ("Serving")
+has the rules: what keys a recipe, what it is learned from, what falls through.
 """
 
 from __future__ import annotations
@@ -42,20 +13,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resources.tokens import Principal
+from serving.auth import bearer_credentials
+from serving.gateway import RECORDER_SCOPE_KEY, Recording, count_cache_answer
 from serving.observability import ENDPOINT_SCOPE_KEY, endpoint_template, service_of
 from serving.ratelimit import CARRIED_DECISION_SCOPE_KEY, RateLimitDecision, limited_route, principal_key
 
 log = logging.getLogger("serving.fastpath")
 
-#: Where the layer leaves its recorder in the request's scope (read by `cached_read`).
-RECORDER_SCOPE_KEY = "sextant.fastpath.recorder"
 #: How long a learned recipe is trusted; the same bound as the table versions' memo.
 RECIPE_SECONDS = 2.0
 #: Default bound of the learned map.
@@ -91,35 +62,6 @@ class Recipe:
     body: bytes | None = None
     fresh_until: float = 0.0
     generation: int = -1
-
-
-@dataclass(slots=True)
-class Recording:
-    """Filled by `cached_read` during one slow-path request (see `serving.gateway`)."""
-
-    calls: int = 0
-    replayable: bool = True
-    kind: str = ""
-    tables: tuple[str, ...] = ()
-    key_parts: dict[str, Any] = field(default_factory=dict)
-    client: str | None = None
-    template: str = ""
-    body: bytes = b""
-
-    def record(
-        self,
-        kind: str,
-        tables: Sequence[str],
-        key_parts: Mapping[str, Any],
-        client: str | None,
-        template: str,
-        body: bytes,
-        replayable: bool,
-    ) -> None:
-        self.calls += 1
-        self.replayable = self.replayable and replayable
-        self.kind, self.tables, self.key_parts = kind, tuple(tables), dict(key_parts)
-        self.client, self.template, self.body = client, template, body
 
 
 class FastPath:
@@ -221,16 +163,6 @@ def _request_key(scope: Scope) -> tuple[tuple, bytes | None] | None:
     return key, authorization
 
 
-def _bearer(authorization: bytes | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` value, as `serving.auth.bearer_token` reads it."""
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip()
-
-
 class FastPathMiddleware:
     """The pure-ASGI layer; see the module docstring. Install with `install_fast_path(app)`."""
 
@@ -248,7 +180,7 @@ class FastPathMiddleware:
             await self.app(scope, receive, send)
             return
         request_key, authorization = request
-        token = _bearer(authorization)
+        token = bearer_credentials(authorization.decode("latin-1") if authorization else None)
         if token is None:  # anonymous: the app answers (401, or an open route)
             await self.app(scope, receive, send)
             return
@@ -297,10 +229,7 @@ class FastPathMiddleware:
         body = await _entry_body(cache, recipe, version, now)
         if body is None:
             return None  # expired or evicted: the app loads it (or serves the stale copy)
-        cache.hits += 1
-        metrics = getattr(state, "metrics", None)
-        if metrics is not None:
-            metrics.cache_hit(recipe.service)
+        count_cache_answer(state, recipe.service, hit=True, peeked=True)
         del scope[CARRIED_DECISION_SCOPE_KEY]
         request_state = scope.setdefault("state", {})
         request_state["principal"] = principal  # the access log's user_id
@@ -313,7 +242,7 @@ class FastPathMiddleware:
                 (b"x-cache", b"hit"),
                 (b"content-length", str(len(body)).encode()),
                 (b"content-type", _JSON),
-                *_rate_limit_headers(decision),
+                *decision.header_pairs(),
             ],
         }
         return start, {"type": "http.response.body", "body": body}
@@ -403,11 +332,6 @@ async def _entry_body(cache: Any, recipe: Recipe, version: str, now: float) -> b
     return recipe.body
 
 
-def _rate_limit_headers(decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:
-    """The X-RateLimit-* headers as `RateLimitHeadersMiddleware` adds them (same names, order, values)."""
-    return [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
-
-
 def install_fast_path(app: Any, fast_path: FastPath | None = None) -> FastPath:
     """Add the layer to a FastAPI app (before it starts), outermost of the app's own middleware.
 
@@ -424,11 +348,9 @@ def install_fast_path(app: Any, fast_path: FastPath | None = None) -> FastPath:
 __all__ = [
     "MAX_RECIPES",
     "RECIPE_SECONDS",
-    "RECORDER_SCOPE_KEY",
     "FastPath",
     "FastPathMiddleware",
     "Recipe",
-    "Recording",
     "install_fast_path",
     "normalized_query",
 ]

@@ -15,17 +15,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from resources.warehouse import Warehouse
-from serving.fastpath import RECORDER_SCOPE_KEY
 from serving.observability import service_of
 from serving.resilience import Guard
 
 log = logging.getLogger("serving.gateway")
+
+#: Where the fast path (`serving.fastpath`) leaves its recorder in a request's scope.
+RECORDER_SCOPE_KEY = "sextant.fastpath.recorder"
 
 #: How long a process trusts the table versions it read. The only database round trip of a cache
 #: hit happens at most this often, and a new materialization shows up at most this late.
@@ -72,6 +75,45 @@ class DataVersions:
                 await self._refresh
 
 
+@dataclass(slots=True)
+class Recording:
+    """What `cached_read` read during one slow-path request: the fast path keeps it as a recipe."""
+
+    calls: int = 0
+    replayable: bool = True
+    kind: str = ""
+    tables: tuple[str, ...] = ()
+    key_parts: dict[str, Any] = field(default_factory=dict)
+    client: str | None = None
+    template: str = ""
+    body: bytes = b""
+
+    def record(
+        self,
+        kind: str,
+        tables: Sequence[str],
+        key_parts: Mapping[str, Any],
+        client: str | None,
+        template: str,
+        body: bytes,
+        replayable: bool,
+    ) -> None:
+        self.calls += 1
+        self.replayable = self.replayable and replayable
+        self.kind, self.tables, self.key_parts = kind, tuple(tables), dict(key_parts)
+        self.client, self.template, self.body = client, template, body
+
+
+def count_cache_answer(state: Any, service: str, *, hit: bool, peeked: bool = False) -> None:
+    """Count a cached read's answer on the metrics (and, for an entry the fast path peeked at without
+    the cache's own lookup, on the cache's counter), the same way on both paths."""
+    if peeked:
+        state.cache.hits += 1
+    metrics = getattr(state, "metrics", None)
+    if metrics is not None:
+        (metrics.cache_hit if hit else metrics.cache_miss)(service)
+
+
 def route_template(request: Request) -> str:
     route = request.scope.get("route")
     return getattr(route, "path", request.url.path)
@@ -106,9 +148,7 @@ async def cached_read(
         version=version,
         client=client,
     )
-    metrics = getattr(state, "metrics", None)
-    if metrics is not None:
-        (metrics.cache_hit if result.hit else metrics.cache_miss)(service_of(template))
+    count_cache_answer(state, service_of(template), hit=result.hit)
     recorder = request.scope.get(RECORDER_SCOPE_KEY)
     if recorder is not None:  # the fast path learns how to answer this request next time
         recorder.record(kind, tables, key_parts, client, template, result.value, replayable)

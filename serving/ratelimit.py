@@ -112,6 +112,10 @@ class RateLimitDecision:
             headers["Retry-After"] = str(self.retry_after)
         return headers
 
+    def header_pairs(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` as ASGI header pairs (lower-case names), for the layers that write them raw."""
+        return [(name.lower().encode(), value.encode()) for name, value in self.headers().items()]
+
 
 def _redis_uri(storage_url: str) -> str | None:
     """The asyncio `limits` storage URI of a Redis URL; None for process memory (the sync storage)."""
@@ -423,9 +427,7 @@ class RateLimitHeadersMiddleware:
                 if isinstance(decision, RateLimitDecision):
                     headers = list(message.get("headers", []))
                     present = {name.lower() for name, _ in headers}
-                    for name, value in decision.headers().items():
-                        if name.lower().encode() not in present:
-                            headers.append((name.lower().encode(), value.encode()))
+                    headers += [(name, value) for name, value in decision.header_pairs() if name not in present]
                     message = {**message, "headers": headers}
             await send(message)
 
