@@ -17,7 +17,7 @@ from resources.tables import MODEL_METRICS
 from resources.warehouse import Warehouse
 
 
-def record_model_metrics(wh: Warehouse, model: str, version: str,
+def record_model_metrics(db: Warehouse, model: str, version: str,
                          metrics: Mapping[str, float | None] | Iterable[tuple[str, float | None]],
                          measured_at: datetime | None = None) -> int:  # fmt: skip
     """Upsert the finite figures of `model` `version`; how many rows were written."""
@@ -29,5 +29,5 @@ def record_model_metrics(wh: Warehouse, model: str, version: str,
         if value is not None and math.isfinite(float(value))
     ]
     if rows:
-        wh.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
+        db.upsert(MODEL_METRICS, pl.DataFrame(rows, schema=MODEL_METRICS.schema))
     return len(rows)

@@ -96,11 +96,11 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = warehouse is None
-        wh = Warehouse(settings.resolved_warehouse_url) if owned else warehouse
+        db = Warehouse(settings.resolved_warehouse_url) if owned else warehouse
         state = app.state
-        state.warehouse = wh
-        state.tables = TableGuard(wh)
-        state.token_store = TokenStore(wh)
+        state.warehouse = db
+        state.tables = TableGuard(db)
+        state.token_store = TokenStore(db)
         state.rate_limiter = RateLimiter(
             settings.cache_url,
             settings.rate_limit_default,
@@ -114,12 +114,12 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         state.guard.on_state_change(lambda dependency, _old, new: state.metrics.set_breaker_state(dependency, new))
         state.model_store = ModelStore(settings.resolved_model_store_url)
         state.models = {}  # name -> ServedModel, registered by the routers that serve models
-        state.data_versions = DataVersions(wh, state.guard)
+        state.data_versions = DataVersions(db, state.guard)
         # Health checks call the dependencies directly, never through the guard: an open breaker
         # must not hide a recovery from the monitor.
         state.health_monitor = HealthMonitor.from_settings(
             {
-                "warehouse": wh.ping,
+                "warehouse": db.ping,
                 "cache": _raise_unless(state.cache.ping, "cache"),
                 # Reported, never critical: without a promoted model the baseline still answers.
                 **(ml.health_checks(state, settings) if "ml" in settings.serving_domains else {}),
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         )
         state.health_monitor.start()
         # The live event stream (`serving.stream`): its feed reads the log from now on.
-        state.stream = StreamService(settings, wh) if settings.stream_enabled else None
+        state.stream = StreamService(settings, db) if settings.stream_enabled else None
         if state.stream is not None:
             state.stream.start()
         # Everything built so far lives as long as the app: keep it out of the garbage collector's
@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
             state.warehouse = None
             state.tables = None
             if owned:
-                wh.dispose()
+                db.dispose()
 
     app = FastAPI(
         title="Sextant API",

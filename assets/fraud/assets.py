@@ -72,11 +72,11 @@ class FraudModelConfig(dg.Config):
 
 
 # -- reads ----------------------------------------------------------------------------------------
-def _chain_features(wh: Warehouse) -> pl.DataFrame | None:
-    return wh.read(ADDRESS_FEATURES.name) if wh.has_table(ADDRESS_FEATURES.name) else None
+def _chain_features(db: Warehouse) -> pl.DataFrame | None:
+    return db.read(ADDRESS_FEATURES.name) if db.has_table(ADDRESS_FEATURES.name) else None
 
 
-def _labelled_data(context, fraud_data: FraudDataResource, wh: Warehouse) -> tuple[pl.DataFrame, dict]:
+def _labelled_data(context, fraud_data: FraudDataResource, db: Warehouse) -> tuple[pl.DataFrame, dict]:
     """The training frame and a summary of where its rows came from. Fails clearly without labels."""
     public = None
     if fraud_data.training_csv:
@@ -88,11 +88,11 @@ def _labelled_data(context, fraud_data: FraudDataResource, wh: Warehouse) -> tup
     labels = []
     if fraud_data.labels_path and Path(fraud_data.labels_path).is_file():
         labels.append(read_label_file(fraud_data.labels_path))
-    if wh.has_table(FRAUD_FEEDBACK.name):
-        feedback = wh.read(FRAUD_FEEDBACK.name, columns=["address", "label"])
+    if db.has_table(FRAUD_FEEDBACK.name):
+        feedback = db.read(FRAUD_FEEDBACK.name, columns=["address", "label"])
         if feedback.height:
             labels.append(feedback.with_columns(pl.lit("feedback").alias("source")))
-    frame = training_frame(public, _chain_features(wh), labels)
+    frame = training_frame(public, _chain_features(db), labels)
     if frame.is_empty() or frame["label"].n_unique() < 2:
         raise dg.Failure(
             description="No labelled data to train the fraud model on: set FRAUD_TRAINING_CSV to a labelled "
@@ -142,21 +142,21 @@ def address_features(
     ops.fraud.schema). Incremental: the blocks indexed since the last run are read by block range, the
     addresses they touch are recomputed from their own history (read by address) and only the rows that
     changed are written, equal to the full computation; the first run, or `full`, computes every address."""
-    wh = warehouse.client
-    if not wh.has_table(CHAIN_TRANSACTIONS.name):
+    db = warehouse.client
+    if not db.has_table(CHAIN_TRANSACTIONS.name):
         context.log.warning("chain_transactions is not in the warehouse yet: no address features")
         return dg.MaterializeResult(metadata={"rows": 0})
-    cursor, last = feature_store.load_cursor(wh), feature_store.last_block(wh)
+    cursor, last = feature_store.load_cursor(db), feature_store.last_block(db)
     now = datetime.now(UTC)
     if config.full or cursor is None:
-        mode, summary = "full", feature_store.full(wh, now)
+        mode, summary = "full", feature_store.full(db, now)
     elif last is not None and last > cursor:
-        mode, summary = f"blocks {cursor + 1}..{last}", feature_store.fold(wh, cursor + 1, last, now)
+        mode, summary = f"blocks {cursor + 1}..{last}", feature_store.fold(db, cursor + 1, last, now)
     else:
         mode, summary = "none (no new blocks)", {"features": pl.DataFrame(schema=ADDRESS_FEATURES.schema),
                                                  "touched": 0, "transactions": 0, "token_transfers": 0}
     folded_to = max(x for x in (last, cursor, -1) if x is not None)
-    feature_store.save_cursor(wh, folded_to, now if summary["features"].height else None)
+    feature_store.save_cursor(db, folded_to, now if summary["features"].height else None)
     features = summary["features"]
     context.log.info(f"address_features: {mode}: {features.height} rows written, {summary['touched']} "
                      f"addresses recomputed from {summary['transactions']} transactions")
@@ -193,8 +193,8 @@ def fraud_model(
     prior, each figure with its 95 % CI; anomaly and cluster context join the score only when that
     evaluation shows the fused score beats the classifier alone. Promoted only when the held-out ROC-AUC
     reaches FRAUD_MIN_ROC_AUC and its CI lies above 0.5 (the model can be told from a random score)."""
-    wh, store = warehouse.client, model_store.client
-    frame, sources = _labelled_data(context, fraud_data, wh)
+    db, store = warehouse.client, model_store.client
+    frame, sources = _labelled_data(context, fraud_data, db)
     x = feature_matrix(frame)
     y = frame["label"].to_numpy()
     params = TrainParams(max_iter=config.max_iter, calibration_folds=config.calibration_folds, seed=config.seed,
@@ -257,12 +257,12 @@ def anomaly_model(
     """The unsupervised second signal: an IsolationForest on log-scaled features fitted on presumed-normal
     addresses (labelled normal, or unlabelled chain addresses), and HDBSCAN cluster context (cluster,
     outlier score, the cluster's fraud rate among labelled addresses)."""
-    wh, store = warehouse.client, model_store.client
+    db, store = warehouse.client, model_store.client
     try:
-        labelled, _sources = _labelled_data(context, fraud_data, wh)
+        labelled, _sources = _labelled_data(context, fraud_data, db)
     except dg.Failure:
         labelled = None
-    chain = _chain_features(wh)
+    chain = _chain_features(db)
     parts = [labelled.select("address", "label", *FEATURES)] if labelled is not None else []
     if chain is not None and chain.height:
         known = set(labelled["address"].to_list()) if labelled is not None else set()
@@ -390,7 +390,7 @@ def address_risk_scores(
     the models that made it. A score depends on its address's feature row only, so a run scores the rows
     address_features wrote since the last scoring; every address on the first run, on `full`, or when the
     models (or the prior's base rate) changed."""
-    wh, store = warehouse.client, model_store.client
+    db, store = warehouse.client, model_store.client
     try:
         fraud, version, anomaly, anomaly_version = load_promoted(store)
     except dg.Failure:  # none promoted: the prior serves, with the context columns, and says so
@@ -402,18 +402,18 @@ def address_risk_scores(
         except dg.Failure as exc:  # raised only when there is something to score
             no_prior = exc
     versions = f"{version}|{anomaly_version}|{base_rate}"
-    scored_through, scored_with = feature_store.scored(wh)
+    scored_through, scored_with = feature_store.scored(db)
     rescore_all = config.full or scored_with != versions or scored_through is None
-    through = feature_store.features_written_at(wh)
+    through = feature_store.features_written_at(db)
     if rescore_all:
-        features = _chain_features(wh)
+        features = _chain_features(db)
     else:
-        features = feature_store.features_to_score(wh, scored_through, through)
+        features = feature_store.features_to_score(db, scored_through, through)
     if features is None or features.is_empty():
         context.log.warning("no address features to score" if rescore_all else "no feature row changed since the "
                             "last scoring: nothing to score")
         if features is not None:
-            feature_store.save_scored(wh, through or scored_through, versions)
+            feature_store.save_scored(db, through or scored_through, versions)
         return dg.MaterializeResult(metadata={"rows": 0, "model_version": version,
                                               "scored": "all" if rescore_all else "changed rows"})
     now = datetime.now(UTC)
@@ -427,16 +427,16 @@ def address_risk_scores(
                                 scored_at=now)
     # The live stream hears of addresses that reached the threshold: compare with their stored scores.
     addresses = scores["address"].to_list()
-    if not wh.has_table(ADDRESS_RISK_SCORES.name):
+    if not db.has_table(ADDRESS_RISK_SCORES.name):
         previous = {}
     elif rescore_all:
-        previous = dict(wh.read(ADDRESS_RISK_SCORES.name, columns=["address", "score"]).iter_rows())
+        previous = dict(db.read(ADDRESS_RISK_SCORES.name, columns=["address", "score"]).iter_rows())
     else:
-        previous = dict(read_by(wh, ADDRESS_RISK_SCORES, "address", addresses, columns=["address", "score"]).iter_rows())
-    wh.upsert(ADDRESS_RISK_SCORES, scores)
-    feature_store.save_scored(wh, through, versions)
+        previous = dict(read_by(db, ADDRESS_RISK_SCORES, "address", addresses, columns=["address", "score"]).iter_rows())
+    db.upsert(ADDRESS_RISK_SCORES, scores)
+    feature_store.save_scored(db, through, versions)
     current = {a: (score, band) for a, score, band in scores.select("address", "score", "band").iter_rows()}
-    streamed = append_events(wh, risk_changes(previous, current, threshold=fraud_data.stream_risk_min_score))
+    streamed = append_events(db, risk_changes(previous, current, threshold=fraud_data.stream_risk_min_score))
     bands = scores.group_by("band").len().sort("len", descending=True)
     return dg.MaterializeResult(
         metadata={
@@ -465,12 +465,12 @@ def address_risk_scores(
     f"address features; warns when any exceeds {PSI_WARN} (a population the model has not seen).",
 )
 def feature_drift(warehouse: WarehouseResource, model_store: ModelStoreResource) -> dg.AssetCheckResult:
-    wh, store = warehouse.client, model_store.client
+    db, store = warehouse.client, model_store.client
     if store.current_version(FRAUD_MODEL) is None:
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"note": "no promoted fraud model to compare with yet"})
     fraud, version, _a, _v = load_promoted(store)
-    features = _chain_features(wh)
+    features = _chain_features(db)
     if features is None or features.is_empty():
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"note": "no address features yet"})

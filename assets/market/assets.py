@@ -72,20 +72,20 @@ def raw_ohlcv(
     Nothing is dropped here: a row whose timestamp or numbers did not parse is kept with nulls,
     so the cleaner can reject it with a reason.
     """
-    sl = market_slice(context)
+    window = market_slice(context)
     reads = [
-        market_source.client.read(symbol, sl.query_first_day, sl.query_last_day, config.files, plays_from=sl.first_day)
-        for symbol in sl.symbols
+        market_source.client.read(symbol, window.query_first_day, window.query_last_day, config.files, plays_from=window.first_day)
+        for symbol in window.symbols
     ]
     raw = pl.concat([r.rows for r in reads])
     source_rows = sum(r.source_rows for r in reads)
     files = sorted({f for r in reads for f in r.files})
     written = warehouse.client.upsert(RAW_OHLCV, raw)
     context.log.info(
-        f"raw_ohlcv {sl.label}: {written} rows from {raw['source'].n_unique()} source(s), {source_rows} read"
+        f"raw_ohlcv {window.label}: {written} rows from {raw['source'].n_unique()} source(s), {source_rows} read"
     )
     report = validate_bars(raw)
-    check = quality_check_result(warehouse.client, "raw_ohlcv", "raw_bars_suite", sl, report, blocking=False)
+    check = quality_check_result(warehouse.client, "raw_ohlcv", "raw_bars_suite", window, report, blocking=False)
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(raw.height),
@@ -137,16 +137,16 @@ def raw_ohlcv(
 )
 def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Split raw rows into validated bars and rejects with reasons."""
-    wh = warehouse.client
-    sl = market_slice(context)
+    db = warehouse.client
+    window = market_slice(context)
     read = _source_read_of_run(context)
-    raw = _read_raw(wh, sl, read.files if read else ())
+    raw = _read_raw(db, window, read.files if read else ())
     clean, rejects = clean_ohlcv(raw, first_day=date.fromisoformat(DAYS.get_first_partition_key()))
-    wh.upsert(OHLCV, clean)
-    wh.upsert(OHLCV_REJECTS, rejects)
+    db.upsert(OHLCV, clean)
+    db.upsert(OHLCV_REJECTS, rejects)
     gaps = find_gaps(clean)
     by_reason = rejects.group_by("reason").len().sort("len", descending=True)
-    context.log.info(f"ohlcv {sl.label}: {raw.height} raw -> {clean.height} bars + {rejects.height} rejects")
+    context.log.info(f"ohlcv {window.label}: {raw.height} raw -> {clean.height} bars + {rejects.height} rejects")
     report = validate_bars(clean)
 
     yield dg.MaterializeResult(
@@ -171,7 +171,7 @@ def validated_ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "preview": dg.MetadataValue.md(markdown_table(rejects.head(10))),
         },
     )
-    yield quality_check_result(wh, "ohlcv", "bars_suite", sl, report, blocking=True)
+    yield quality_check_result(db, "ohlcv", "bars_suite", window, report, blocking=True)
     if read is None:  # raw_ohlcv is not in this run: account for the raw rows the cleaner read
         account = account_rows(raw.height, clean, rejects)
     else:
@@ -195,15 +195,15 @@ def ohlcv_features(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     Each feature at time t uses bars up to t only. Enough earlier bars are read before the first
     day of the run that the first bar's features are as if computed on the whole history.
     """
-    wh = warehouse.client
-    sl = market_slice(context)
+    db = warehouse.client
+    window = market_slice(context)
     frames = []
     for interval in INTERVAL_SECONDS:
-        bars = pl.concat([_read_warmup(wh, sl, interval), _read_bars(wh, sl, interval)])
+        bars = pl.concat([_read_warmup(db, window, interval), _read_bars(db, window, interval)])
         if bars.height:
-            frames.append(compute_features(bars).filter(_in_slice(sl)))
+            frames.append(compute_features(bars).filter(_in_slice(window)))
     features = pl.concat(frames) if frames else pl.DataFrame(schema=OHLCV_FEATURES.schema)
-    wh.upsert(OHLCV_FEATURES, features)
+    db.upsert(OHLCV_FEATURES, features)
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(features.height),
@@ -217,11 +217,11 @@ def ohlcv_features(context: dg.AssetExecutionContext, warehouse: WarehouseResour
 @dg.asset(**MARKET_ASSET, kinds=KINDS, deps=["ohlcv"])
 def market_daily_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """One row per symbol, interval and day: OHLC, volume, VWAP, bar count, gaps and realized volatility."""
-    wh = warehouse.client
-    sl = market_slice(context)
-    bars = pl.concat([_read_bars(wh, sl, interval) for interval in INTERVAL_SECONDS])
+    db = warehouse.client
+    window = market_slice(context)
+    bars = pl.concat([_read_bars(db, window, interval) for interval in INTERVAL_SECONDS])
     summary = summarize_daily(bars)
-    wh.upsert(MARKET_DAILY_SUMMARY, summary)
+    db.upsert(MARKET_DAILY_SUMMARY, summary)
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(summary.height),
@@ -232,9 +232,9 @@ def market_daily_summary(context: dg.AssetExecutionContext, warehouse: Warehouse
 
 
 # -- reads --------------------------------------------------------------------------------------
-def _day_bounds(sl: MarketSlice) -> tuple[str | None, str | None]:
-    first = sl.query_first_day
-    last = sl.query_last_day
+def _day_bounds(window: MarketSlice) -> tuple[str | None, str | None]:
+    first = window.query_first_day
+    last = window.query_last_day
     return (first.isoformat() if first else None, (last + timedelta(days=1)).isoformat() if last else None)
 
 
@@ -265,42 +265,42 @@ def _source_read_of_run(context: dg.AssetExecutionContext) -> _RunRead | None:
     )
 
 
-def _read_raw(wh: Warehouse, sl: MarketSlice, files: tuple[str, ...] = ()) -> pl.DataFrame:
+def _read_raw(db: Warehouse, window: MarketSlice, files: tuple[str, ...] = ()) -> pl.DataFrame:
     """The slice's raw rows, the symbol's rows whose timestamp never parsed (they have no day), and
     every other row of the files this run owns whole (the rows no partition holds; see
     `ops.market.landing`)."""
-    where = {"symbol": list(sl.symbols)}
-    first, end = _day_bounds(sl)
+    where = {"symbol": list(window.symbols)}
+    first, end = _day_bounds(window)
     frames = [
-        wh.read(RAW_OHLCV.name, where, ranges={"date": (first, end)}),
-        wh.read(RAW_OHLCV.name, {**where, "date": None}),
+        db.read(RAW_OHLCV.name, where, ranges={"date": (first, end)}),
+        db.read(RAW_OHLCV.name, {**where, "date": None}),
     ]
     if files:
         owned = {**where, "source": list(files)}
         if first is not None:
-            frames.append(wh.read(RAW_OHLCV.name, owned, ranges={"date": (None, first)}))
+            frames.append(db.read(RAW_OHLCV.name, owned, ranges={"date": (None, first)}))
         if end is not None:
-            frames.append(wh.read(RAW_OHLCV.name, owned, ranges={"date": (end, None)}))
+            frames.append(db.read(RAW_OHLCV.name, owned, ranges={"date": (end, None)}))
     return pl.concat(frames).select(list(RAW_SCHEMA))
 
 
-def _read_bars(wh: Warehouse, sl: MarketSlice, interval: str) -> pl.DataFrame:
-    first, last = _day_bounds(sl)
+def _read_bars(db: Warehouse, window: MarketSlice, interval: str) -> pl.DataFrame:
+    first, last = _day_bounds(window)
     start = day_start(date.fromisoformat(first)) if first else None
     end = day_start(date.fromisoformat(last)) if last else None
-    where = {"symbol": list(sl.symbols), "interval": interval}
-    return wh.read(OHLCV.name, where, ranges={"ts": (start, end)}, order_by=["ts"])
+    where = {"symbol": list(window.symbols), "interval": interval}
+    return db.read(OHLCV.name, where, ranges={"ts": (start, end)}, order_by=["ts"])
 
 
-def _read_warmup(wh: Warehouse, sl: MarketSlice, interval: str) -> pl.DataFrame:
+def _read_warmup(db: Warehouse, window: MarketSlice, interval: str) -> pl.DataFrame:
     """The WARMUP_BARS bars just before the slice (by count, so gaps in the series do not shorten it)."""
-    first, _ = _day_bounds(sl)
+    first, _ = _day_bounds(window)
     if first is None:
         return pl.DataFrame(schema=OHLCV.schema)
     before = {"ts": (None, day_start(date.fromisoformat(first)))}
     return pl.concat(
         [
-            wh.read(
+            db.read(
                 OHLCV.name,
                 {"symbol": symbol, "interval": interval},
                 ranges=before,
@@ -308,13 +308,13 @@ def _read_warmup(wh: Warehouse, sl: MarketSlice, interval: str) -> pl.DataFrame:
                 descending=True,
                 limit=WARMUP_BARS,
             ).reverse()
-            for symbol in sl.symbols
+            for symbol in window.symbols
         ]
     )
 
 
-def _in_slice(sl: MarketSlice) -> pl.Expr:
-    first, last = _day_bounds(sl)
+def _in_slice(window: MarketSlice) -> pl.Expr:
+    first, last = _day_bounds(window)
     expr = pl.lit(True)
     if first:
         expr &= pl.col("date") >= first

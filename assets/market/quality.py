@@ -14,12 +14,12 @@ from resources.warehouse import Warehouse
 
 
 def quality_check_result(
-    wh: Warehouse, asset: str, check_name: str, sl: MarketSlice, report: ValidationReport, *, blocking: bool
+    db: Warehouse, asset: str, check_name: str, window: MarketSlice, report: ValidationReport, *, blocking: bool
 ) -> dg.AssetCheckResult:
     """Record the pass rate (serving and dashboards read it from the warehouse) and report the check."""
     row = {
         "asset": asset,
-        "partition": sl.label,
+        "partition": window.label,
         "check_name": check_name,
         "success": report.success,
         "evaluated": report.evaluated,
@@ -28,7 +28,7 @@ def quality_check_result(
         "row_count": report.row_count,
         "measured_at": datetime.now(UTC),
     }
-    wh.upsert(DATA_QUALITY, pl.DataFrame([row], schema=DATA_QUALITY.schema))
+    db.upsert(DATA_QUALITY, pl.DataFrame([row], schema=DATA_QUALITY.schema))
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=check_name,

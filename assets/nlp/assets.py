@@ -67,7 +67,7 @@ def translation_inputs(
     twice writes the same rows. Lines that are not valid inputs go to `translation_input_rejects`
     with their reason.
     """
-    wh = warehouse.client
+    db = warehouse.client
     now = datetime.now(UTC)
     frames, rejects = [], []
     scoped = bool(config.files or config.batch_ids)
@@ -76,13 +76,13 @@ def translation_inputs(
         frames.append(frame)
         rejects.extend({"origin_ref": path.name, "line": r.line, "reason": r.reason, "seen_at": now} for r in bad)
         context.log.info(f"{path.name}: {frame.height} texts, {len(bad)} rejected lines")
-    if wh.has_table(NLP_BATCH_INPUTS.name) and (config.batch_ids or not scoped):
+    if db.has_table(NLP_BATCH_INPUTS.name) and (config.batch_ids or not scoped):
         where = {"batch_id": config.batch_ids} if config.batch_ids else None
-        frames.append(from_batches(wh.read(NLP_BATCH_INPUTS.name, where)))
+        frames.append(from_batches(db.read(NLP_BATCH_INPUTS.name, where)))
     inputs = pl.concat(frames) if frames else pl.DataFrame(schema=schema.INPUTS_SCHEMA)
-    written = wh.upsert(TRANSLATION_INPUTS, inputs)
+    written = db.upsert(TRANSLATION_INPUTS, inputs)
     if rejects:
-        wh.upsert(INPUT_REJECTS, pl.DataFrame(rejects, schema=INPUT_REJECTS.schema))
+        db.upsert(INPUT_REJECTS, pl.DataFrame(rejects, schema=INPUT_REJECTS.schema))
     by_origin = inputs.group_by("origin").len().sort("origin")
     return dg.MaterializeResult(
         metadata={
@@ -110,8 +110,8 @@ def language_detections(
 
     Only inputs without a detection are processed, so each text is detected once.
     """
-    wh = warehouse.client
-    pending = _without(wh, TRANSLATION_INPUTS, LANGUAGE_DETECTIONS, ["input_id", "text"])
+    db = warehouse.client
+    pending = _without(db, TRANSLATION_INPUTS, LANGUAGE_DETECTIONS, ["input_id", "text"])
     now = datetime.now(UTC)
     rows = []
     for start in range(0, pending.height, 1000):
@@ -133,7 +133,7 @@ def language_detections(
             )
         context.log.info(f"detected {min(start + 1000, pending.height)}/{pending.height}")
     frame = pl.DataFrame(rows, schema=schema.DETECTIONS_SCHEMA)
-    wh.upsert(LANGUAGE_DETECTIONS, frame)
+    db.upsert(LANGUAGE_DETECTIONS, frame)
     by_language = frame.group_by("language").agg(pl.len().alias("texts"), pl.col("confidence").mean()).sort("language")
     return dg.MaterializeResult(
         metadata={
@@ -145,14 +145,14 @@ def language_detections(
     )
 
 
-def _without(wh: Warehouse, source: TableSpec, done: TableSpec, columns: list[str]) -> pl.DataFrame:
+def _without(db: Warehouse, source: TableSpec, done: TableSpec, columns: list[str]) -> pl.DataFrame:
     """Rows of `source` whose input_id has no row in `done` yet."""
-    if not wh.has_table(source.name):
+    if not db.has_table(source.name):
         return pl.DataFrame(schema={c: source.schema[c] for c in columns})
-    rows = wh.read(source.name, columns=columns)
-    if not wh.has_table(done.name):
+    rows = db.read(source.name, columns=columns)
+    if not db.has_table(done.name):
         return rows
-    finished = wh.read(done.name, columns=["input_id"])
+    finished = db.read(done.name, columns=["input_id"])
     return rows.join(finished, on="input_id", how="anti")
 
 
@@ -183,14 +183,14 @@ def translations(
     """
     from ops.nlp.translate import TranslationRequest
 
-    wh = warehouse.client
-    if not wh.has_table(TRANSLATION_INPUTS.name):
+    db = warehouse.client
+    if not db.has_table(TRANSLATION_INPUTS.name):
         return dg.MaterializeResult(metadata={"translated": dg.MetadataValue.int(0)})
-    inputs = wh.read(TRANSLATION_INPUTS.name)
-    detections = wh.read(LANGUAGE_DETECTIONS.name) if wh.has_table(LANGUAGE_DETECTIONS.name) else pl.DataFrame(
+    inputs = db.read(TRANSLATION_INPUTS.name)
+    detections = db.read(LANGUAGE_DETECTIONS.name) if db.has_table(LANGUAGE_DETECTIONS.name) else pl.DataFrame(
         schema=schema.DETECTIONS_SCHEMA
     )
-    done = wh.read(TRANSLATIONS.name, columns=["input_id", "target_lang"]).iter_rows() if wh.has_table(
+    done = db.read(TRANSLATIONS.name, columns=["input_id", "target_lang"]).iter_rows() if db.has_table(
         TRANSLATIONS.name
     ) else []
     todo = work_items(inputs, detections, done)
@@ -223,11 +223,11 @@ def translations(
                 positions.append(len(rows) - 1)
         for position, text in zip(positions, translator.translate(requests), strict=True):
             rows[position]["translation"] = text
-        wh.upsert(TRANSLATIONS, pl.DataFrame(rows, schema=schema.TRANSLATIONS_SCHEMA))
+        db.upsert(TRANSLATIONS, pl.DataFrame(rows, schema=schema.TRANSLATIONS_SCHEMA))
         for r in rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
         context.log.info(f"translations: {min(start + CHUNK, todo.height)}/{todo.height} written")
-    sample = wh.read(TRANSLATIONS.name, {"status": schema.OK}, limit=10, columns=["input_id", "source_lang",
+    sample = db.read(TRANSLATIONS.name, {"status": schema.OK}, limit=10, columns=["input_id", "source_lang",
                                                                                     "target_lang", "translation"])
     return dg.MaterializeResult(
         metadata={
@@ -310,7 +310,7 @@ def translation_model(
 
 
 def _train_demo_model(context, config: TranslationModelConfig, nlp: NlpResource, store,
-                      wh: Warehouse) -> dg.MaterializeResult:  # fmt: skip
+                      db: Warehouse) -> dg.MaterializeResult:  # fmt: skip
     import tempfile
     from dataclasses import asdict, replace
 
@@ -354,7 +354,7 @@ def _train_demo_model(context, config: TranslationModelConfig, nlp: NlpResource,
         },
     )
     store.promote(schema.MODEL_NAME, version)
-    append_events(wh, [model_promoted(schema.MODEL_NAME, version, previous=current, reason="trained on the corpus")])
+    append_events(db, [model_promoted(schema.MODEL_NAME, version, previous=current, reason="trained on the corpus")])
     return dg.MaterializeResult(
         metadata={
             "version": dg.MetadataValue.text(version),

@@ -66,14 +66,14 @@ def nlp_inputs_sensor(context: dg.SensorEvaluationContext, nlp: NlpResource, war
                     tags={"sextant/nlp_landing_file": path.name},
                 )
             )
-    wh = warehouse.client
-    queued = _queued_batches(wh)
+    db = warehouse.client
+    queued = _queued_batches(db)
     for batch_id in queued:
         requests.append(
             dg.RunRequest(run_key=batch_id, run_config=_inputs_config(batch_ids=[batch_id]), tags={schema.BATCH_TAG: batch_id})
         )
     if queued:
-        _set_status(wh, queued, schema.SUBMITTED)
+        _set_status(db, queued, schema.SUBMITTED)
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 
 
@@ -81,36 +81,36 @@ def _inputs_config(files: list[str] | None = None, batch_ids: list[str] | None =
     return {"ops": {"translation_inputs": {"config": {"files": files or [], "batch_ids": batch_ids or []}}}}
 
 
-def _queued_batches(wh: Warehouse) -> list[str]:
-    if not wh.has_table(NLP_BATCHES.name):
+def _queued_batches(db: Warehouse) -> list[str]:
+    if not db.has_table(NLP_BATCHES.name):
         return []
-    rows = wh.read(NLP_BATCHES.name, {"status": schema.QUEUED}, columns=["batch_id"], order_by=["created_at"],
+    rows = db.read(NLP_BATCHES.name, {"status": schema.QUEUED}, columns=["batch_id"], order_by=["created_at"],
                    limit=MAX_BATCHES_PER_TICK)  # fmt: skip
     return rows["batch_id"].to_list()
 
 
-def _set_status(wh: Warehouse, batch_ids: list[str], status: str, **fields) -> pl.DataFrame:
-    rows = wh.read(NLP_BATCHES.name, {"batch_id": batch_ids})
+def _set_status(db: Warehouse, batch_ids: list[str], status: str, **fields) -> pl.DataFrame:
+    rows = db.read(NLP_BATCHES.name, {"batch_id": batch_ids})
     now = datetime.now(UTC)
     updated = rows.with_columns(
         pl.lit(status).alias("status"),
         pl.lit(now).cast(schema.UTC_TS).alias("updated_at"),
         *(pl.lit(value, dtype=pl.Utf8).alias(name) for name, value in fields.items()),
     )
-    wh.upsert(NLP_BATCHES, updated)
+    db.upsert(NLP_BATCHES, updated)
     if "callback_status" not in fields:  # a status change (the callback's outcome is not one)
-        append_events(wh, [batch_status(row["batch_id"], status, row.get("client_id"), run_id=row.get("run_id"),
+        append_events(db, [batch_status(row["batch_id"], status, row.get("client_id"), run_id=row.get("run_id"),
                                         detail=row.get("detail")) for row in updated.iter_rows(named=True)])  # fmt: skip
     return updated
 
 
-def finish_batch(wh: Warehouse, run: dg.DagsterRun, status: str, allowed_hosts: list[str], detail: str | None,
+def finish_batch(db: Warehouse, run: dg.DagsterRun, status: str, allowed_hosts: list[str], detail: str | None,
                  log) -> str | None:  # fmt: skip
     """Mark the run's batch done or failed and call its callback; the batch id, or None for other runs."""
     batch_id = run.tags.get(schema.BATCH_TAG)
-    if not batch_id or not wh.has_table(NLP_BATCHES.name):
+    if not batch_id or not db.has_table(NLP_BATCHES.name):
         return None
-    rows = _set_status(wh, [batch_id], status, run_id=run.run_id, detail=detail)
+    rows = _set_status(db, [batch_id], status, run_id=run.run_id, detail=detail)
     if rows.is_empty():
         log.warning(f"run {run.run_id} names batch {batch_id}, which is not in {NLP_BATCHES.name}")
         return batch_id
@@ -118,7 +118,7 @@ def finish_batch(wh: Warehouse, run: dg.DagsterRun, status: str, allowed_hosts: 
     if url:
         outcome = _call_back(url, {"id": batch_id, "status": status, "run_id": run.run_id, "detail": detail},
                              allowed_hosts)  # fmt: skip
-        _set_status(wh, [batch_id], status, callback_status=outcome)
+        _set_status(db, [batch_id], status, callback_status=outcome)
         log.info(f"batch {batch_id} {status}; callback {url}: {outcome}")
     return batch_id
 

@@ -66,28 +66,28 @@ def ensemble_config(price: PriceModelResource) -> EnsembleConfig:
 
 
 # -- reads --------------------------------------------------------------------------------------
-def read_training_set(wh: Warehouse, interval: str) -> pl.DataFrame:
-    if not wh.has_table(PRICE_TRAINING_SET.name):
+def read_training_set(db: Warehouse, interval: str) -> pl.DataFrame:
+    if not db.has_table(PRICE_TRAINING_SET.name):
         raise dg.Failure("price_training_set has not been materialized")
-    return wh.read(PRICE_TRAINING_SET.name, {"interval": interval}, order_by=["symbol", "ts"])
+    return db.read(PRICE_TRAINING_SET.name, {"interval": interval}, order_by=["symbol", "ts"])
 
 
-def read_recent_features(wh: Warehouse, interval: str, bars: int) -> pl.DataFrame:
+def read_recent_features(db: Warehouse, interval: str, bars: int) -> pl.DataFrame:
     """The latest `bars` feature rows of every symbol of `interval`, oldest first."""
-    if not wh.has_table(OHLCV_FEATURES.name):
+    if not db.has_table(OHLCV_FEATURES.name):
         return pl.DataFrame(schema=OHLCV_FEATURES.schema)
     frames = [
-        wh.read(
+        db.read(
             OHLCV_FEATURES.name, {"symbol": symbol, "interval": interval}, order_by=["ts"], descending=True,
             limit=bars,
         ).reverse()
-        for symbol in wh.distinct(OHLCV_FEATURES.name, "symbol", {"interval": interval})
+        for symbol in db.distinct(OHLCV_FEATURES.name, "symbol", {"interval": interval})
     ]
     return pl.concat(frames) if frames else pl.DataFrame(schema=OHLCV_FEATURES.schema)
 
 
-def _supervised(wh: Warehouse, price: PriceModelResource, config: EnsembleConfig):
-    features = read_training_set(wh, price.interval)
+def _supervised(db: Warehouse, price: PriceModelResource, config: EnsembleConfig):
+    features = read_training_set(db, price.interval)
     data = build_supervised(features, price.horizons, config.window)
     if len(data) == 0:
         raise dg.Failure(f"the training set has no complete {price.interval} rows yet; materialize more market data")
@@ -131,12 +131,12 @@ def price_training_set(
     A snapshot, replaced whole on each materialization, so a training run and its evaluation see
     exactly the same rows even while the market assets keep writing.
     """
-    wh = warehouse.client
-    if not wh.has_table(OHLCV_FEATURES.name):
+    db = warehouse.client
+    if not db.has_table(OHLCV_FEATURES.name):
         raise dg.Failure("ohlcv_features has not been materialized; run the market assets first")
-    features = wh.read(OHLCV_FEATURES.name, {"interval": price.interval}, order_by=["symbol", "ts"])
-    wh.delete(PRICE_TRAINING_SET, interval=price.interval)
-    wh.upsert(PRICE_TRAINING_SET, features)
+    features = db.read(OHLCV_FEATURES.name, {"interval": price.interval}, order_by=["symbol", "ts"])
+    db.delete(PRICE_TRAINING_SET, interval=price.interval)
+    db.upsert(PRICE_TRAINING_SET, features)
     per_symbol = features.group_by("symbol").agg(
         pl.len().alias("bars"), pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts")
     ).sort("symbol")
@@ -281,8 +281,8 @@ def price_model(
     whether it becomes current.
     """
     config = ensemble_config(price)
-    wh, store = warehouse.client, model_store.client
-    data = _supervised(wh, price, config)
+    db, store = warehouse.client, model_store.client
+    data = _supervised(db, price, config)
     ensemble_version = _upstream_version(context, "price_ensemble", store, ENSEMBLE_NAME)
     evaluation = walk_forward(
         data, config, WalkForwardConfig(folds=price.walk_forward_folds), threads=price.torch_threads,
@@ -321,8 +321,8 @@ def price_model(
         pl.lit(MODEL_NAME).alias("model"), pl.lit(version).alias("version"), pl.lit(now).alias("measured_at"),
         pl.col("rows").cast(pl.Int64),
     )
-    wh.upsert(PRICE_EVALUATION, folds.select(list(PRICE_EVALUATION.schema)))
-    record_model_metrics(wh, MODEL_NAME, version, flat, measured_at=now)
+    db.upsert(PRICE_EVALUATION, folds.select(list(PRICE_EVALUATION.schema)))
+    record_model_metrics(db, MODEL_NAME, version, flat, measured_at=now)
 
     summary = pl.DataFrame(
         [{"horizon": h, "best_baseline": evaluation.baselines[h],
@@ -353,7 +353,7 @@ def price_model(
     )
     check = _promotion(store, version, decision, current, best_baseline, price.torch_threads)
     if check.passed:  # the live stream's `models` topic: what the API serves changed
-        append_events(wh, [model_promoted(MODEL_NAME, version, previous=current, reason=decision.reason,
+        append_events(db, [model_promoted(MODEL_NAME, version, previous=current, reason=decision.reason,
                                           metrics={k: v for k, v in flat.items() if k.startswith("mae_ratio")})])
     yield check
 
@@ -415,8 +415,8 @@ def price_forecasts(
     While no version has been promoted (or it cannot be loaded) the persistence baseline is
     published instead, and its rows say so (`baseline` = true, model `persistence`).
     """
-    wh, store = warehouse.client, model_store.client
-    recent = read_recent_features(wh, price.interval, RECENT_BARS[price.interval])
+    db, store = warehouse.client, model_store.client
+    recent = read_recent_features(db, price.interval, RECENT_BARS[price.interval])
     current = store.current_version(MODEL_NAME)
     forecasts, note, reference = None, f"no promoted price_model: {refusal_reason(store)}", None
     if current is not None:
@@ -432,7 +432,7 @@ def price_forecasts(
     if forecasts is None or forecasts.is_empty():
         forecasts = baseline_forecast(recent, tuple(price.horizons))
     forecasts = forecasts.select(list(FORECAST_SCHEMA))
-    wh.upsert(PRICE_FORECASTS, forecasts)
+    db.upsert(PRICE_FORECASTS, forecasts)
     context.log.info(f"price_forecasts: {forecasts.height} forecasts ({note})")
     yield dg.MaterializeResult(
         metadata={

@@ -85,13 +85,13 @@ PRIOR = "prior"
 
 def _context(anomaly: AnomalyModel | None, x: np.ndarray):
     """Anomaly score and cluster context (id, outlier score, fraud rate) of each row, or Nones."""
-    an = cid = cout = crate = None
+    anomaly_scores = cluster_ids = outlier_scores = fraud_rates = None
     if anomaly is not None:
         logged = signed_log(x)
-        an = anomaly.anomaly_score(x, logged)
+        anomaly_scores = anomaly.anomaly_score(x, logged)
         if anomaly.clusters is not None:
-            cid, cout, crate = anomaly.clusters.assign(x, logged)
-    return an, cid, cout, crate
+            cluster_ids, outlier_scores, fraud_rates = anomaly.clusters.assign(x, logged)
+    return anomaly_scores, cluster_ids, outlier_scores, fraud_rates
 
 
 def score_matrix(

@@ -133,11 +133,11 @@ class ClusterState:
             if heuristic == "deposit_reuse":
                 self.deposit_links[evidence].add(key)
         rows = frames["clusters"]
-        for a, cid, labels in rows.select("address", "cluster_id", "labels").iter_rows():
-            if a in self.rebuilt or cid in self.gone_clusters:
+        for a, cluster, labels in rows.select("address", "cluster_id", "labels").iter_rows():
+            if a in self.rebuilt or cluster in self.gone_clusters:
                 continue
-            self.cluster_of.setdefault(a, cid)
-            self.members.setdefault(cid, set()).add(a)
+            self.cluster_of.setdefault(a, cluster)
+            self.members.setdefault(cluster, set()).add(a)
             if a in fresh:
                 names = set((labels or "").split(","))
                 if "hot_wallet" in names:
@@ -356,15 +356,15 @@ class ClusterState:
             for a in frontier:
                 for key in self.by_address.get(a, ()):
                     reached.update(key[:2])
-                cid = self.cluster_of.get(a)
-                if cid is not None:
-                    reached.update(self.members.get(cid, ()))
+                cluster = self.cluster_of.get(a)
+                if cluster is not None:
+                    reached.update(self.members.get(cluster, ()))
             frontier = reached - seen
         for a in seen:
-            cid = self.cluster_of.pop(a, None)
-            if cid is not None:
-                self.members.pop(cid, None)
-                self.gone_clusters.add(cid)
+            cluster = self.cluster_of.pop(a, None)
+            if cluster is not None:
+                self.members.pop(cluster, None)
+                self.gone_clusters.add(cluster)
         uf = UnionFind()
         for a in seen:
             if self.by_address.get(a) or a in self.deposits or a in self.hot:
@@ -372,11 +372,11 @@ class ClusterState:
             for key in self.by_address.get(a, ()):
                 uf.union(key[0], key[1])
         for group in uf.groups().values():
-            cid = cluster_id(group)
-            self.gone_clusters.discard(cid)
-            self.members[cid] = set(group)
+            cluster = cluster_id(group)
+            self.gone_clusters.discard(cluster)
+            self.members[cluster] = set(group)
             for m in group:
-                self.cluster_of[m] = cid
+                self.cluster_of[m] = cluster
         self.rebuilt |= seen
 
     # -- output --------------------------------------------------------------------------------
@@ -385,9 +385,9 @@ class ClusterState:
         names = sorted(self.cluster_of) if addresses is None else sorted(a for a in set(addresses) if a in self.cluster_of)
         out = []
         for a in names:
-            cid = self.cluster_of[a]
+            cluster = self.cluster_of[a]
             labels = (["deposit_address"] if a in self.deposits else []) + (["hot_wallet"] if a in self.hot else [])
-            out.append({"address": a, "cluster_id": cid, "cluster_size": len(self.members[cid]),
+            out.append({"address": a, "cluster_id": cluster, "cluster_size": len(self.members[cluster]),
                         "heuristics": ",".join(sorted({k[2] for k in self.by_address.get(a, ())})),
                         "labels": ",".join(labels), "behaviour_cluster": None, "outlier_score": None})
         return pl.DataFrame(out, schema=CLUSTER_SCHEMA).sort("cluster_id", "address")

@@ -245,9 +245,9 @@ def wallet_clusters(
         labels[h].add("hot_wallet")
     rows = []
     for members in uf.groups().values():
-        cid = cluster_id(members)
+        cluster = cluster_id(members)
         for m in members:
-            rows.append({"address": m, "cluster_id": cid, "cluster_size": len(members),
+            rows.append({"address": m, "cluster_id": cluster, "cluster_size": len(members),
                          "heuristics": ",".join(sorted(heuristics[m])), "labels": ",".join(sorted(labels.pop(m, ())))})
     for address, names in labels.items():  # labelled exchange addresses are their own cluster
         rows.append({"address": address, "cluster_id": cluster_id([address]), "cluster_size": 1, "heuristics": "",

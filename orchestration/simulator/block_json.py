@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestration.simulator.rpc_codec import _addr, _b, _bloom, _h32, _q
+from orchestration.simulator.rpc_codec import _addr, _bloom, hex_data, hex_quantity, hex_word
 
 
 class _BlockView:
@@ -29,7 +29,7 @@ class _BlockView:
 
     def block_json(self, full: bool) -> dict[str, Any]:
         if full not in self._json:
-            body = self.transactions() if full else [_b(tx.hash) for tx in self.block.transactions]
+            body = self.transactions() if full else [hex_data(tx.hash) for tx in self.block.transactions]
             self._json[full] = _header_json(self.block, body)
         return self._json[full]
 
@@ -44,24 +44,24 @@ def _header_json(block: Any, transactions: list[Any]) -> dict[str, Any]:
 
     h = block.header
     out: dict[str, Any] = {
-        "number": _q(h.block_number),
-        "hash": _b(h.hash),
-        "parentHash": _b(h.parent_hash),
-        "nonce": _b(h.nonce),
-        "sha3Uncles": _b(h.uncles_hash),
+        "number": hex_quantity(h.block_number),
+        "hash": hex_data(h.hash),
+        "parentHash": hex_data(h.parent_hash),
+        "nonce": hex_data(h.nonce),
+        "sha3Uncles": hex_data(h.uncles_hash),
         "logsBloom": _bloom(h.bloom),
-        "transactionsRoot": _b(h.transaction_root),
-        "stateRoot": _b(h.state_root),
-        "receiptsRoot": _b(h.receipt_root),
+        "transactionsRoot": hex_data(h.transaction_root),
+        "stateRoot": hex_data(h.state_root),
+        "receiptsRoot": hex_data(h.receipt_root),
         "miner": _addr(h.coinbase) or "0x" + "00" * 20,
-        "difficulty": _q(h.difficulty),
-        "totalDifficulty": _q(h.difficulty),
-        "extraData": _b(h.extra_data),
-        "size": _q(len(rlp.encode(block))),
-        "gasLimit": _q(h.gas_limit),
-        "gasUsed": _q(h.gas_used),
-        "timestamp": _q(h.timestamp),
-        "mixHash": _b(h.mix_hash),
+        "difficulty": hex_quantity(h.difficulty),
+        "totalDifficulty": hex_quantity(h.difficulty),
+        "extraData": hex_data(h.extra_data),
+        "size": hex_quantity(len(rlp.encode(block))),
+        "gasLimit": hex_quantity(h.gas_limit),
+        "gasUsed": hex_quantity(h.gas_used),
+        "timestamp": hex_quantity(h.timestamp),
+        "mixHash": hex_data(h.mix_hash),
         "transactions": transactions,
         "uncles": [],
     }
@@ -75,7 +75,7 @@ def _header_json(block: Any, transactions: list[Any]) -> dict[str, Any]:
     ):
         value = getattr(h, field, None)
         if value is not None:
-            out[name] = _q(value) if isinstance(value, int) else _b(value)
+            out[name] = hex_quantity(value) if isinstance(value, int) else hex_data(value)
     if "withdrawalsRoot" in out:
         out["withdrawals"] = []
     return out
@@ -83,7 +83,7 @@ def _header_json(block: Any, transactions: list[Any]) -> dict[str, Any]:
 
 def _pending_block_json(block: Any, full: bool) -> dict[str, Any]:
     body = [_tx_json(block, tx, i, pending=True) for i, tx in enumerate(block.transactions)] if full else [
-        _b(tx.hash) for tx in block.transactions
+        hex_data(tx.hash) for tx in block.transactions
     ]
     out = _header_json(block, body)
     out.update(hash=None, nonce=None, miner=None)
@@ -104,36 +104,36 @@ def _tx_json(block: Any, tx: Any, index: int, pending: bool = False) -> dict[str
     kind = _tx_type(tx)
     base_fee = getattr(block.header, "base_fee_per_gas", None)
     out: dict[str, Any] = {
-        "blockHash": None if pending else _b(block.hash),
-        "blockNumber": None if pending else _q(block.number),
+        "blockHash": None if pending else hex_data(block.hash),
+        "blockNumber": None if pending else hex_quantity(block.number),
         "from": _addr(tx.sender),
-        "gas": _q(tx.gas),
-        "gasPrice": _q(_effective_gas_price(tx, base_fee) if not pending or kind < 2 else tx.max_fee_per_gas),
-        "hash": _b(tx.hash),
-        "input": _b(tx.data),
-        "nonce": _q(tx.nonce),
+        "gas": hex_quantity(tx.gas),
+        "gasPrice": hex_quantity(_effective_gas_price(tx, base_fee) if not pending or kind < 2 else tx.max_fee_per_gas),
+        "hash": hex_data(tx.hash),
+        "input": hex_data(tx.data),
+        "nonce": hex_quantity(tx.nonce),
         "to": _addr(tx.to),
-        "transactionIndex": None if pending else _q(index),
-        "value": _q(tx.value),
-        "type": _q(kind),
+        "transactionIndex": None if pending else hex_quantity(index),
+        "value": hex_quantity(tx.value),
+        "type": hex_quantity(kind),
     }
     if kind >= 2:
-        out["maxFeePerGas"] = _q(tx.max_fee_per_gas)
-        out["maxPriorityFeePerGas"] = _q(tx.max_priority_fee_per_gas)
+        out["maxFeePerGas"] = hex_quantity(tx.max_fee_per_gas)
+        out["maxPriorityFeePerGas"] = hex_quantity(tx.max_priority_fee_per_gas)
     if kind >= 1:
-        out["chainId"] = _q(tx.chain_id)
+        out["chainId"] = hex_quantity(tx.chain_id)
         out["accessList"] = [
-            {"address": _addr(address), "storageKeys": [_h32(key) for key in keys]}
+            {"address": _addr(address), "storageKeys": [hex_word(key) for key in keys]}
             for address, keys in (tx.access_list or ())
         ]
-        out["v"] = _q(tx.y_parity)
-        out["yParity"] = _q(tx.y_parity)
+        out["v"] = hex_quantity(tx.y_parity)
+        out["yParity"] = hex_quantity(tx.y_parity)
     else:
-        out["v"] = _q(tx.v)
+        out["v"] = hex_quantity(tx.v)
         if tx.v >= 35:
-            out["chainId"] = _q((tx.v - 35) // 2)
-    out["r"] = _q(tx.r)
-    out["s"] = _q(tx.s)
+            out["chainId"] = hex_quantity((tx.v - 35) // 2)
+    out["r"] = hex_quantity(tx.r)
+    out["s"] = hex_quantity(tx.s)
     return out
 
 
@@ -142,24 +142,24 @@ def _receipts_json(block: Any, chaindb: Any) -> list[dict[str, Any]]:
 
     receipts = block.get_receipts(chaindb)
     base_fee = getattr(block.header, "base_fee_per_gas", None)
-    block_hash, block_number = _b(block.hash), _q(block.number)
+    block_hash, block_number = hex_data(block.hash), hex_quantity(block.number)
     out: list[dict[str, Any]] = []
     log_index = 0
     previous_cumulative = 0
     for index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-        tx_hash = _b(tx.hash)
+        tx_hash = hex_data(tx.hash)
         logs = []
         for log in receipt.logs:
             logs.append(
                 {
                     "address": _addr(log.address),
-                    "topics": [_h32(topic) for topic in log.topics],
-                    "data": _b(log.data),
+                    "topics": [hex_word(topic) for topic in log.topics],
+                    "data": hex_data(log.data),
                     "blockNumber": block_number,
                     "transactionHash": tx_hash,
-                    "transactionIndex": _q(index),
+                    "transactionIndex": hex_quantity(index),
                     "blockHash": block_hash,
-                    "logIndex": _q(log_index),
+                    "logIndex": hex_quantity(log_index),
                     "removed": False,
                 }
             )
@@ -170,17 +170,17 @@ def _receipts_json(block: Any, chaindb: Any) -> list[dict[str, Any]]:
                 "blockHash": block_hash,
                 "blockNumber": block_number,
                 "contractAddress": created,
-                "cumulativeGasUsed": _q(receipt.gas_used),
-                "effectiveGasPrice": _q(_effective_gas_price(tx, base_fee)),
+                "cumulativeGasUsed": hex_quantity(receipt.gas_used),
+                "effectiveGasPrice": hex_quantity(_effective_gas_price(tx, base_fee)),
                 "from": _addr(tx.sender),
-                "gasUsed": _q(receipt.gas_used - previous_cumulative),
+                "gasUsed": hex_quantity(receipt.gas_used - previous_cumulative),
                 "logs": logs,
                 "logsBloom": _bloom(receipt.bloom),
                 "status": "0x1" if receipt.state_root == b"\x01" else "0x0",
                 "to": _addr(tx.to),
                 "transactionHash": tx_hash,
-                "transactionIndex": _q(index),
-                "type": _q(_tx_type(tx)),
+                "transactionIndex": hex_quantity(index),
+                "type": hex_quantity(_tx_type(tx)),
             }
         )
         previous_cumulative = receipt.gas_used

@@ -23,12 +23,12 @@ from typing import Any
 from orchestration.simulator.block_json import _BlockView, _pending_block_json
 from orchestration.simulator.deterministic_evm import BLOCK_BUILDER, _make_backend
 from orchestration.simulator.rpc_codec import (
-    _b,
     _bad,
-    _h32,
     _log_matcher,
     _param,
-    _q,
+    hex_data,
+    hex_quantity,
+    hex_word,
     parse_address,
     parse_data,
     parse_hash,
@@ -237,22 +237,22 @@ class DevnetBackend:
         return True
 
     def _rpc_eth_chainId(self, params: list[Any]) -> str:
-        return _q(self.chain_id)
+        return hex_quantity(self.chain_id)
 
     def _rpc_eth_syncing(self, params: list[Any]) -> bool:
         return False
 
     def _rpc_eth_blockNumber(self, params: list[Any]) -> str:
-        return _q(self.head_number())
+        return hex_quantity(self.head_number())
 
     def _rpc_eth_accounts(self, params: list[Any]) -> list[str]:
         return self.accounts()
 
     def _rpc_eth_gasPrice(self, params: list[Any]) -> str:
-        return _q(self.pending_base_fee() + 10**9)
+        return hex_quantity(self.pending_base_fee() + 10**9)
 
     def _rpc_eth_maxPriorityFeePerGas(self, params: list[Any]) -> str:
-        return _q(10**9)
+        return hex_quantity(10**9)
 
     def _rpc_eth_feeHistory(self, params: list[Any]) -> dict[str, Any]:
         count = min(parse_quantity(_param(params, 0, "blockCount"), "blockCount"), 1024)
@@ -263,12 +263,12 @@ class DevnetBackend:
         first = max(0, newest.number - count + 1)
         headers = [self.chain.get_canonical_block_header_by_number(n) for n in range(first, newest.number + 1)]
         result: dict[str, Any] = {
-            "oldestBlock": _q(first),
-            "baseFeePerGas": [_q(h.base_fee_per_gas) for h in headers] + [_q(self.pending_base_fee())],
+            "oldestBlock": hex_quantity(first),
+            "baseFeePerGas": [hex_quantity(h.base_fee_per_gas) for h in headers] + [hex_quantity(self.pending_base_fee())],
             "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
         }
         if percentiles:
-            result["reward"] = [[_q(10**9) for _ in percentiles] for _ in headers]
+            result["reward"] = [[hex_quantity(10**9) for _ in percentiles] for _ in headers]
         return result
 
     def _rpc_eth_getBlockByNumber(self, params: list[Any]) -> dict[str, Any] | None:
@@ -286,7 +286,7 @@ class DevnetBackend:
 
     def _rpc_eth_getBlockTransactionCountByNumber(self, params: list[Any]) -> str | None:
         block = self._resolve_block(_param(params, 0, "block"))
-        return None if block is None else _q(len(block.transactions))
+        return None if block is None else hex_quantity(len(block.transactions))
 
     def _rpc_eth_getTransactionByHash(self, params: list[Any]) -> dict[str, Any] | None:
         found = self._locate_transaction(parse_hash(_param(params, 0, "hash")))
@@ -340,20 +340,20 @@ class DevnetBackend:
 
     def _rpc_eth_getBalance(self, params: list[Any]) -> str:
         address = parse_address(_param(params, 0, "address"))
-        return _q(self._state_at(_param(params, 1, "block", "latest")).get_balance(address))
+        return hex_quantity(self._state_at(_param(params, 1, "block", "latest")).get_balance(address))
 
     def _rpc_eth_getTransactionCount(self, params: list[Any]) -> str:
         address = parse_address(_param(params, 0, "address"))
-        return _q(self._state_at(_param(params, 1, "block", "latest")).get_nonce(address))
+        return hex_quantity(self._state_at(_param(params, 1, "block", "latest")).get_nonce(address))
 
     def _rpc_eth_getCode(self, params: list[Any]) -> str:
         address = parse_address(_param(params, 0, "address"))
-        return _b(self._state_at(_param(params, 1, "block", "latest")).get_code(address))
+        return hex_data(self._state_at(_param(params, 1, "block", "latest")).get_code(address))
 
     def _rpc_eth_getStorageAt(self, params: list[Any]) -> str:
         address = parse_address(_param(params, 0, "address"))
         slot = parse_quantity(_param(params, 1, "slot"), "slot")
-        return _h32(self._state_at(_param(params, 2, "block", "latest")).get_storage(address, slot))
+        return hex_word(self._state_at(_param(params, 2, "block", "latest")).get_storage(address, slot))
 
     def _read_only_tx(self, value: Any) -> dict[str, Any]:
         """A call's transaction: eth-tester charges gas even here, so a missing sender is the first
@@ -367,12 +367,12 @@ class DevnetBackend:
         tx = self._read_only_tx(_param(params, 0, "transaction"))
         block = self._tester_block(_param(params, 1, "block", "latest"))
         out = self._run(lambda: self.tester.call(tx, block))
-        return out.lower() if isinstance(out, str) else _b(out)
+        return out.lower() if isinstance(out, str) else hex_data(out)
 
     def _rpc_eth_estimateGas(self, params: list[Any]) -> str:
         tx = self._read_only_tx(_param(params, 0, "transaction"))
         block = self._tester_block(_param(params, 1, "block", "latest"))
-        return _q(self._run(lambda: self.tester.estimate_gas(tx, block)))
+        return hex_quantity(self._run(lambda: self.tester.estimate_gas(tx, block)))
 
     def _rpc_eth_sendTransaction(self, params: list[Any]) -> str:
         tx = parse_transaction(_param(params, 0, "transaction"), require_from=True)
@@ -384,7 +384,7 @@ class DevnetBackend:
         raw = parse_data(_param(params, 0, "raw transaction"), "raw transaction")
         if not raw:
             raise _bad("empty raw transaction")
-        return self._run(lambda: self.tester.send_raw_transaction(_b(raw))).lower()
+        return self._run(lambda: self.tester.send_raw_transaction(hex_data(raw))).lower()
 
     def _rpc_evm_mine(self, params: list[Any]) -> str:
         timestamp = _param(params, 0, "timestamp", None)
@@ -407,7 +407,7 @@ class DevnetBackend:
         snapshot_id = self._next_snapshot
         self._next_snapshot += 1
         self._snapshots[snapshot_id] = self.tester.take_snapshot()
-        return _q(snapshot_id)
+        return hex_quantity(snapshot_id)
 
     def _rpc_evm_revert(self, params: list[Any]) -> bool:
         """Back to a snapshot; like Hardhat, that snapshot and every later one are used up."""

@@ -36,7 +36,7 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _q(value: int | None) -> str | None:
+def hex_quantity(value: int | None) -> str | None:
     """An int as a JSON-RPC QUANTITY."""
     return None if value is None else hex(value)
 
@@ -292,11 +292,11 @@ def etl_export_to_raw(folder: str | Path) -> tuple[list[Json], dict[str, list[Js
                 "address": log["address"],
                 "topics": log["topics"],
                 "data": log["data"],
-                "blockNumber": _q(log["block_number"]),
+                "blockNumber": hex_quantity(log["block_number"]),
                 "transactionHash": log["transaction_hash"],
-                "transactionIndex": _q(log["transaction_index"]),
+                "transactionIndex": hex_quantity(log["transaction_index"]),
                 "blockHash": log["block_hash"],
-                "logIndex": _q(log["log_index"]),
+                "logIndex": hex_quantity(log["log_index"]),
                 "removed": False,
             }
         )
@@ -306,36 +306,36 @@ def etl_export_to_raw(folder: str | Path) -> tuple[list[Json], dict[str, list[Js
     for tx in sorted(transactions, key=lambda t: (t["block_number"], t["transaction_index"])):
         node_tx = {
             "blockHash": tx["block_hash"],
-            "blockNumber": _q(tx["block_number"]),
+            "blockNumber": hex_quantity(tx["block_number"]),
             "from": tx["from_address"],
-            "gas": _q(tx["gas"]),
-            "gasPrice": _q(tx["gas_price"]),
+            "gas": hex_quantity(tx["gas"]),
+            "gasPrice": hex_quantity(tx["gas_price"]),
             "hash": tx["hash"],
             "input": tx["input"],
-            "nonce": _q(tx["nonce"]),
+            "nonce": hex_quantity(tx["nonce"]),
             "to": tx["to_address"],
-            "transactionIndex": _q(tx["transaction_index"]),
-            "value": _q(tx["value"]),
-            "type": _q(tx["transaction_type"]),
+            "transactionIndex": hex_quantity(tx["transaction_index"]),
+            "value": hex_quantity(tx["value"]),
+            "type": hex_quantity(tx["transaction_type"]),
         }
         if tx.get("max_fee_per_gas") is not None:
-            node_tx["maxFeePerGas"] = _q(tx["max_fee_per_gas"])
-            node_tx["maxPriorityFeePerGas"] = _q(tx["max_priority_fee_per_gas"])
+            node_tx["maxFeePerGas"] = hex_quantity(tx["max_fee_per_gas"])
+            node_tx["maxPriorityFeePerGas"] = hex_quantity(tx["max_priority_fee_per_gas"])
         txs_by_block.setdefault(tx["block_hash"], []).append(node_tx)
         receipt = {
             "blockHash": tx["block_hash"],
-            "blockNumber": _q(tx["block_number"]),
+            "blockNumber": hex_quantity(tx["block_number"]),
             "contractAddress": tx["receipt_contract_address"],
-            "cumulativeGasUsed": _q(tx["receipt_cumulative_gas_used"]),
-            "effectiveGasPrice": _q(tx["receipt_effective_gas_price"]),
+            "cumulativeGasUsed": hex_quantity(tx["receipt_cumulative_gas_used"]),
+            "effectiveGasPrice": hex_quantity(tx["receipt_effective_gas_price"]),
             "from": tx["from_address"],
-            "gasUsed": _q(tx["receipt_gas_used"]),
+            "gasUsed": hex_quantity(tx["receipt_gas_used"]),
             "logs": logs_by_tx.get(tx["hash"], []),
-            "status": _q(tx["receipt_status"]),
+            "status": hex_quantity(tx["receipt_status"]),
             "to": tx["to_address"],
             "transactionHash": tx["hash"],
-            "transactionIndex": _q(tx["transaction_index"]),
-            "type": _q(tx["transaction_type"]),
+            "transactionIndex": hex_quantity(tx["transaction_index"]),
+            "type": hex_quantity(tx["transaction_type"]),
         }
         if tx.get("receipt_root") is not None:
             receipt["root"] = tx["receipt_root"]
@@ -344,7 +344,7 @@ def etl_export_to_raw(folder: str | Path) -> tuple[list[Json], dict[str, list[Js
     node_blocks = []
     for block in sorted(blocks, key=lambda b: b["number"]):
         node_block = {
-            "number": _q(block["number"]),
+            "number": hex_quantity(block["number"]),
             "hash": block["hash"],
             "parentHash": block["parent_hash"],
             "nonce": block["nonce"],
@@ -354,26 +354,26 @@ def etl_export_to_raw(folder: str | Path) -> tuple[list[Json], dict[str, list[Js
             "stateRoot": block["state_root"],
             "receiptsRoot": block["receipts_root"],
             "miner": block["miner"],
-            "difficulty": _q(block["difficulty"]),
-            "totalDifficulty": _q(block.get("total_difficulty")),
-            "size": _q(block["size"]),
+            "difficulty": hex_quantity(block["difficulty"]),
+            "totalDifficulty": hex_quantity(block.get("total_difficulty")),
+            "size": hex_quantity(block["size"]),
             "extraData": block["extra_data"],
-            "gasLimit": _q(block["gas_limit"]),
-            "gasUsed": _q(block["gas_used"]),
-            "timestamp": _q(block["timestamp"]),
+            "gasLimit": hex_quantity(block["gas_limit"]),
+            "gasUsed": hex_quantity(block["gas_used"]),
+            "timestamp": hex_quantity(block["timestamp"]),
             "uncles": [],
             "transactions": txs_by_block.get(block["hash"], []),
         }
         if block.get("base_fee_per_gas") is not None:
-            node_block["baseFeePerGas"] = _q(block["base_fee_per_gas"])
+            node_block["baseFeePerGas"] = hex_quantity(block["base_fee_per_gas"])
         if block.get("withdrawals_root") is not None:
             node_block["withdrawalsRoot"] = block["withdrawals_root"]
             node_block["withdrawals"] = [
                 {
-                    "index": _q(w["index"]),
-                    "validatorIndex": _q(w["validator_index"]),
+                    "index": hex_quantity(w["index"]),
+                    "validatorIndex": hex_quantity(w["validator_index"]),
                     "address": w["address"],
-                    "amount": _q(w["amount"]),
+                    "amount": hex_quantity(w["amount"]),
                 }
                 for w in block.get("withdrawals") or []
             ]

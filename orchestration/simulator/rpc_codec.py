@@ -1,6 +1,6 @@
 """JSON-RPC values in and out of the devnet chain: hex quantities and data, as a real node speaks them.
 
-Out: ``_q`` (quantity), ``_b`` (data), ``_h32`` (a 32-byte word), ``_addr``, ``_bloom``. In: parameters
+Out: ``hex_quantity`` (quantity), ``hex_data`` (data), ``hex_word`` (a 32-byte word), ``_addr``, ``_bloom``. In: parameters
 checked the way geth checks them (``parse_*``, ``_param``, ``parse_transaction``) and the eth_getLogs
 filter (``_log_matcher``). Shared by the chain (`chain.py`) and its block serialization
 (`block_json.py`); the underscore names stay inside this package.
@@ -14,15 +14,15 @@ from typing import Any
 from orchestration.simulator.rpc_server import INVALID_PARAMS, RpcError
 
 
-def _q(value: int) -> str:
+def hex_quantity(value: int) -> str:
     return hex(value)
 
 
-def _b(value: bytes) -> str:
+def hex_data(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-def _h32(value: int | bytes) -> str:
+def hex_word(value: int | bytes) -> str:
     if isinstance(value, int):
         return "0x" + value.to_bytes(32, "big").hex()
     return "0x" + bytes(value).rjust(32, b"\0").hex()
@@ -127,7 +127,7 @@ def _log_matcher(address: Any, topics: Any) -> Callable[[dict[str, Any]], bool]:
         addresses = None
     else:
         items = address if isinstance(address, list) else [address]
-        addresses = {_b(parse_address(a)) for a in items}
+        addresses = {hex_data(parse_address(a)) for a in items}
     wanted: list[set[str] | None] = []
     if topics is not None:
         if not isinstance(topics, list):
@@ -136,9 +136,9 @@ def _log_matcher(address: Any, topics: Any) -> Callable[[dict[str, Any]], bool]:
             if position is None:
                 wanted.append(None)
             elif isinstance(position, list):
-                wanted.append({_b(parse_hash(t, "topic")) for t in position if t is not None} or None)
+                wanted.append({hex_data(parse_hash(t, "topic")) for t in position if t is not None} or None)
             else:
-                wanted.append({_b(parse_hash(position, "topic"))})
+                wanted.append({hex_data(parse_hash(position, "topic"))})
 
     def match(log: dict[str, Any]) -> bool:
         if addresses is not None and log["address"] not in addresses:

@@ -43,7 +43,7 @@ def encode_call(signature: str, *args: Any) -> bytes:
     return selector(signature) + encode(_types(signature), list(args))
 
 
-def _b(address: str) -> bytes:
+def hex_data(address: str) -> bytes:
     return bytes.fromhex(address[2:])
 
 
@@ -214,7 +214,7 @@ def _deploy(world: World, deployer: str, contract: compiler.Contract, types: lis
 def _contract_address(sender: str, nonce: int) -> bytes:
     from eth._utils.address import generate_contract_address
 
-    return generate_contract_address(_b(sender), nonce)
+    return generate_contract_address(hex_data(sender), nonce)
 
 
 def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
@@ -266,9 +266,9 @@ def _setup(world: World, built: dict[str, compiler.Contract]) -> None:
     for symbol, amount in (("WETH", 200 * ETHER), ("USDC", 400_000 * 10**6), ("DAI", 400_000 * ETHER)):
         world.send(me, t[symbol], encode_call("mint(address,uint256)", bot, amount), gas=90_000)
     proxy = "0x" + _contract_address(me, world.backend.pending_nonce(me)).hex()
-    proxy_tx = world.send(me, None, compiler.eip1967_initcode(_b(logic)), gas=300_000)
+    proxy_tx = world.send(me, None, compiler.eip1967_initcode(hex_data(logic)), gas=300_000)
     clone = "0x" + _contract_address(me, world.backend.pending_nonce(me)).hex()
-    clone_tx = world.send(me, None, compiler.eip1167_initcode(_b(logic)), gas=300_000)
+    clone_tx = world.send(me, None, compiler.eip1167_initcode(hex_data(logic)), gas=300_000)
     world.contracts.update(proxy_token=proxy, clone_token=clone)
     world.tokens.update(pUSD=proxy, CLN=clone)
     truth["proxies"].append({"address": proxy, "implementation": logic, "standard": "eip1967", "creation_tx": proxy_tx})

@@ -213,7 +213,7 @@ def _profile(address: str, answer: dict[str, Any] | None) -> AddressProfile:
 
 async def _profile_of(info: Info, address: str) -> AddressProfile:
     address = _address(address)
-    return _profile(address, await _rest(info, lambda wh, _tables, a: chain_intel._address(wh, a), address))
+    return _profile(address, await _rest(info, lambda db, _tables, a: chain_intel._address(db, a), address))
 
 
 # -- the root -------------------------------------------------------------------------------------

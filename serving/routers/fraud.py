@@ -107,7 +107,7 @@ class ScoreRequest(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _something(self) -> ScoreRequest:
+    def _addresses_or_records(self) -> ScoreRequest:
         if not self.addresses and not self.records:  # declared too: the anyOf above
             raise ValueError("give addresses or records to score")
         return self
@@ -209,7 +209,7 @@ async def get_score(request: Request, address: Address, warehouse: WarehouseDep,
                                      getattr(request.app.state, "model_store", None)))
 
 
-def _nan(value: float) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
@@ -239,11 +239,11 @@ def _score_now(request: Request, warehouse, body: ScoreRequest) -> dict[str, Any
                 band=BANDS[int(s.band_index[i])], score_basis=fraud.model.score_basis,
                 reasons=[Reason(feature=r["feature"], description=FEATURE_DESCRIPTIONS[r["feature"]],
                                 contribution=r["contribution"]) for r in s.reasons_of(i)],
-                anomaly_score=_nan(s.anomaly[i]) if s.anomaly is not None else None,
+                anomaly_score=finite_or_none(s.anomaly[i]) if s.anomaly is not None else None,
                 cluster=Cluster(
                     id=int(s.cluster_id[i]) if s.cluster_id is not None else None,
-                    outlier_score=_nan(s.cluster_outlier[i]) if s.cluster_outlier is not None else None,
-                    fraud_rate=_nan(s.cluster_fraud_rate[i]) if s.cluster_fraud_rate is not None else None),
+                    outlier_score=finite_or_none(s.cluster_outlier[i]) if s.cluster_outlier is not None else None,
+                    fraud_rate=finite_or_none(s.cluster_fraud_rate[i]) if s.cluster_fraud_rate is not None else None),
                 model_version=fraud.version, anomaly_model_version=anomaly.version if anomaly else None,
                 scored_at=now,
             ))

@@ -403,7 +403,7 @@ async def submit_batch(
     }
 
 
-def _queue_batch(wh: Warehouse, batch_id: str, texts: list[str], source, target, callback_url, client_id: str) -> None:
+def _queue_batch(db: Warehouse, batch_id: str, texts: list[str], source, target, callback_url, client_id: str) -> None:
     now = datetime.now(UTC)
     inputs = pl.DataFrame(
         {
@@ -416,14 +416,14 @@ def _queue_batch(wh: Warehouse, batch_id: str, texts: list[str], source, target,
         },
         schema=NLP_BATCH_INPUTS.schema,
     )
-    wh.upsert(NLP_BATCH_INPUTS, inputs)
+    db.upsert(NLP_BATCH_INPUTS, inputs)
     # The batch row goes last: the sensor only sees a batch whose texts are all written.
     batch = {
         "batch_id": batch_id, "status": schema.QUEUED, "texts": len(texts), "target_lang": target,
         "source_lang": source, "callback_url": callback_url, "run_id": None, "detail": None, "callback_status": None,
         "created_at": now, "updated_at": now, "client_id": client_id,
     }  # fmt: skip
-    wh.upsert(NLP_BATCHES, pl.DataFrame([batch], schema=NLP_BATCHES.schema))
+    db.upsert(NLP_BATCHES, pl.DataFrame([batch], schema=NLP_BATCHES.schema))
 
 
 BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id POST /translate/batch returned.")]
@@ -442,24 +442,24 @@ async def batch_status(
     return await request.app.state.guard.call("warehouse", partial(_batch, warehouse, batch_id, reader))
 
 
-def _batch(wh: Warehouse, batch_id: str, reader: Principal) -> dict[str, Any]:
+def _batch(db: Warehouse, batch_id: str, reader: Principal) -> dict[str, Any]:
     """The batch, for the client that queued it (or an admin). Another client's batch is answered as
     unknown, not forbidden: ids are not to be probed for."""
     unknown = HTTPException(status_code=404, detail=f"unknown batch {batch_id!r}")
-    if not wh.has_table(NLP_BATCHES.name):
+    if not db.has_table(NLP_BATCHES.name):
         raise unknown
-    rows = wh.read(NLP_BATCHES.name, {"batch_id": batch_id})
+    rows = db.read(NLP_BATCHES.name, {"batch_id": batch_id})
     if rows.is_empty():
         raise unknown
     batch = rows.row(0, named=True)
     if batch.get("client_id") != reader.client_id and not reader.has("admin"):
         raise unknown
     items: list[dict[str, Any]] = []
-    if wh.has_table(TRANSLATION_INPUTS.name) and wh.has_table(TRANSLATIONS.name):
-        inputs = wh.read(TRANSLATION_INPUTS.name, {"origin": "api", "origin_ref": batch_id},
+    if db.has_table(TRANSLATION_INPUTS.name) and db.has_table(TRANSLATIONS.name):
+        inputs = db.read(TRANSLATION_INPUTS.name, {"origin": "api", "origin_ref": batch_id},
                          columns=["input_id", "item", "text"])  # fmt: skip
         if inputs.height:
-            done = wh.read(TRANSLATIONS.name, {"input_id": inputs["input_id"].to_list()},
+            done = db.read(TRANSLATIONS.name, {"input_id": inputs["input_id"].to_list()},
                            columns=["input_id", "source_lang", "translation", "status"])  # fmt: skip
             joined = inputs.join(done, on="input_id", how="inner").sort("item")
             items = [
