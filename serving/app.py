@@ -37,7 +37,9 @@ from serving.fastpath import install_fast_path
 from serving.gateway import DataVersions
 from serving.graphql.router import build_router as build_graphql_router
 from serving.health_monitor import HealthMonitor
-from serving.observability import Metrics, build_metrics_router, configure_logging, install_observability
+from serving.observability.install import install_observability
+from serving.observability.json_logs import configure_logging
+from serving.observability.metrics import Metrics, build_metrics_router
 from serving.ratelimit import RateLimiter, install_rate_limit_headers, rate_limit
 from serving.resilience import Guard, install_resilience_handlers
 from serving.routers import chain, dashboard, data, fraud, health, ml, nlp

@@ -70,7 +70,8 @@ def bearer_token(request: Request) -> str | None:
 
 async def _count_failure(request: Request) -> None:
     """Count a failed authentication against the caller's address (429 past its budget)."""
-    # Imported here: serving.ratelimit imports serving.observability, which imports this module.
+    # Imported here, at call time: at the top it would load serving.ratelimit (and the observability
+    # modules it imports) for every importer of this module, serving.observability.metrics among them.
     from serving.ratelimit import limit_failed_authentication
 
     await limit_failed_authentication(request)

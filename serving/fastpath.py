@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from resources.tokens import Principal
 from serving.auth import bearer_credentials
 from serving.gateway import RECORDER_SCOPE_KEY, Recording, count_cache_answer
-from serving.observability import ENDPOINT_SCOPE_KEY, endpoint_template, service_of
+from serving.observability.endpoints import ENDPOINT_SCOPE_KEY, endpoint_template, service_of
 from serving.ratelimit import CARRIED_DECISION_SCOPE_KEY, RateLimitDecision, limited_route, principal_key
 
 log = logging.getLogger("serving.fastpath")

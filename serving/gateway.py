@@ -22,7 +22,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from resources.warehouse import Warehouse
-from serving.observability import service_of
+from serving.observability.endpoints import service_of
 from serving.resilience import Guard
 
 log = logging.getLogger("serving.gateway")

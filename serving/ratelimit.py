@@ -62,7 +62,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.failover import RedisBacked, RedisFailover
-from serving.observability import service_of
+from serving.observability.endpoints import service_of
 
 log = logging.getLogger("serving.ratelimit")
 

@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resources.settings import Settings
 from resources.tracing import build_tracer_provider
-from serving.observability import ENDPOINT_SCOPE_KEY, UNMATCHED, endpoint_template, request_id
+from serving.observability.endpoints import ENDPOINT_SCOPE_KEY, UNMATCHED, endpoint_template
+from serving.observability.request_ids import request_id
 
 log = logging.getLogger("serving.tracing")
 

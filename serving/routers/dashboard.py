@@ -3,6 +3,8 @@
 - `GET /api/dashboard` (JSON) and `GET /api/dashboard/html` (the same data as a self-contained page:
   inline CSS, no script, no external asset, refreshes itself every 30 s). Two paths rather than
   content negotiation, so a browser link, a cache and a test each name exactly what they get.
+  The page is the Jinja2 template `serving/templates/dashboard.html`: its markup lives there, the
+  data and how each value is written (`_text`, `_age_text`) here.
 
 Sections: `services` (configured domains, which are mounted, their request counts), `models`
 (the promoted version of each model in the model store), `quality` (latest validation pass rates and
@@ -29,16 +31,17 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from serving import package_version
-from serving.observability import (
+from serving.observability.endpoints import route_templates, service_of
+from serving.observability.warehouse_metrics import (
     DATA_QUALITY_TABLE,
     MODEL_METRICS_TABLE,
     latest_rows,
     parse_table_version,
-    route_templates,
-    service_of,
 )
 from serving.schemas import finite_metrics
 
@@ -346,169 +349,61 @@ def _age_text(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-def _table(headers: list[str], rows: list[list[Any]], empty: str) -> str:
-    if not rows:
-        return f'<p class="empty">{html.escape(empty)}</p>'
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{cell if isinstance(cell, _Markup) else html.escape(_text(cell))}</td>" for cell in row
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _percent(rate: float | None) -> str:
+    return "\u2014" if rate is None else f"{rate:.1%}"
 
 
-class _Markup(str):
-    """Already escaped HTML (a link, a status badge)."""
+#: Badge colour class of a breaker state or run status (shown as `_text` writes it, any case).
+BADGE_KINDS = {
+    "closed": "ok",
+    "success": "ok",
+    "ok": "ok",
+    "half-open": "warn",
+    "half-opened": "warn",
+    "started": "warn",
+    "queued": "warn",
+    "open": "bad",
+    "opened": "bad",
+    "failure": "bad",
+    "canceled": "bad",
+}
 
 
-def _badge(state: Any) -> _Markup:
-    text = _text(state)
-    kind = {
-        "closed": "ok",
-        "success": "ok",
-        "ok": "ok",
-        "half-open": "warn",
-        "half-opened": "warn",
-        "started": "warn",
-        "queued": "warn",
-        "open": "bad",
-        "opened": "bad",
-        "failure": "bad",
-        "canceled": "bad",
-    }.get(text.lower(), "")
-    return _Markup(f'<span class="badge {kind}">{html.escape(text)}</span>')
+def _badge_kind(text: str) -> str:
+    return BADGE_KINDS.get(text.lower(), "")
 
 
-def _section(section_id: str, title: str, content: str) -> str:
-    return f'<section id="{section_id}"><h2>{html.escape(title)}</h2>{content}</section>'
+def _breaker_details(breaker: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What a breaker row says besides its dependency and state (None when nothing)."""
+    return {k: v for k, v in breaker.items() if k not in ("dependency", "state")} or None
 
 
-CSS = """
-body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#1d2330;background:#f6f7f9}
-h1{font-size:1.4rem;margin:0 0 .2rem}h2{font-size:1.05rem;margin:0 0 .5rem}
-header p{color:#5b6475;margin:0 0 1rem}
-main{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:1rem}
-section{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:.8rem 1rem;overflow-x:auto}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eef0f4}
-th{font-weight:600;color:#5b6475}td{font-variant-numeric:tabular-nums;white-space:nowrap}
-.empty{color:#8a93a3;margin:0}.badge{padding:0 .4rem;border-radius:3px;background:#e8ebf0}
-.ok{background:#d7f2df}.warn{background:#fcefc7}.bad{background:#f8d4d4}
-.big{font-size:1.6rem;font-weight:600}
-"""
+def _escaped(value: Any) -> Markup:
+    """Each value the template writes, escaped by `html.escape` (quotes as `&quot;` and `&#x27;`, as
+    the page always wrote them); markup the template built itself (a macro's output) is kept."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(html.escape(str(value)))
+
+
+#: The page templates (`serving/templates`), read once: a template changes with a new release.
+_PAGES = Environment(
+    loader=PackageLoader("serving", "templates"),
+    autoescape=select_autoescape(),
+    finalize=_escaped,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    auto_reload=False,
+)
+_PAGES.filters.update(
+    text=_text, age=_age_text, percent=_percent, badge_kind=_badge_kind, breaker_details=_breaker_details
+)
 
 
 def render_html(data: Mapping[str, Any]) -> str:
-    """The dashboard page for `collect()`'s data; every value is escaped."""
-    services = _table(
-        ["domain", "configured", "mounted", "routes", "requests", "failed"],
-        [
-            [s["name"], s["configured"], s["mounted"], s["routes"], s["requests"], s["failed"]]
-            for s in data["services"]
-        ],
-        "no services",
-    )
-    models = _table(
-        ["model", "version", "created", "metrics"],
-        [[m["name"], m["version"], m.get("created_at"), m.get("metrics")] for m in data["models"]],
-        "no model in the model store",
-    )
-    quality_rows = [
-        ["validation", f"{q['asset']} / {q['check']}", q["pass_rate"], q["measured_at"]]
-        for q in data["quality"]["validation"]
-    ] + [
-        ["model", f"{q['model']} / {q['metric']}", q["value"], q["measured_at"]]
-        for q in data["quality"]["model_metrics"]
-    ]
-    quality = _table(["kind", "what", "value", "measured"], quality_rows, "no measurements yet")
-    fresh = data["freshness"]
-    freshness = _table(
-        ["table", "last write", "age"],
-        [[t["table"], t["last_write"], _age_text(t["age_seconds"])] for t in fresh["tables"]],
-        "nothing written to the warehouse yet",
-    )
-    if fresh.get("ohlcv"):
-        freshness += "<h3>Newest bars</h3>" + _table(
-            ["symbol", "interval", "latest bar", "age"],
-            [
-                [s["symbol"], s["interval"], s["latest_ts"], _age_text(s["age_seconds"])]
-                for s in fresh["ohlcv"]["series"]
-            ],
-            "no bars",
-        )
-    cache = data["cache"]
-    rate = cache["hit_rate"]
-    rate_text = "\u2014" if rate is None else f"{rate:.1%}"
-    cache_html = f'<p class="big" id="cache-hit-rate">{html.escape(rate_text)}</p>' + _table(
-        ["hits", "misses", "source"], [[cache["hits"], cache["misses"], cache["source"]]], ""
-    )
-    breakers = _table(
-        ["dependency", "state", "details"],
-        [
-            [
-                b["dependency"],
-                _badge(b["state"]),
-                {k: v for k, v in b.items() if k not in ("dependency", "state")} or None,
-            ]
-            for b in data["breakers"]
-        ],
-        "no circuit breaker reported",
-    )
-    parts = [
-        _section("services", "Services", services),
-        _section("models", "Model versions", models),
-        _section("freshness", "Data freshness", freshness),
-        _section("quality", "Quality", quality),
-        _section("cache", "Cache", cache_html),
-        _section("breakers", "Circuit breakers", breakers),
-    ]
-    runs = data["runs"]
-    if runs.get("reachable"):
-        base = runs.get("url") or ""
-        rows = [
-            [
-                _Markup(
-                    f'<a href="{html.escape(base + "/runs/" + r["run_id"], quote=True)}">{html.escape(r["run_id"][:8])}</a>'
-                ),
-                r["job"],
-                _badge(r["status"]),
-                r["start_time"],
-                r["end_time"],
-            ]
-            for r in runs["runs"]
-        ]
-        parts.append(
-            _section(
-                "runs",
-                "Recent Dagster runs",
-                _table(["run", "job", "status", "start", "end"], rows, "no runs yet"),
-            )
-        )
-    else:
-        parts.append(
-            '<p id="runs-unreachable" class="empty">Dagster is not reachable: recent runs are not shown.</p>'
-        )
-    if data.get("unavailable"):
-        items = "".join(
-            f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
-            for k, v in sorted(data["unavailable"].items())
-        )
-        parts.append(_section("unavailable", "Unavailable sections", f"<ul>{items}</ul>"))
-    title = f"{data.get('service') or 'sextant'} dashboard"
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{html.escape(title)}</h1>"
-        f"<p>version {html.escape(str(data.get('version')))} \u00b7 generated "
-        f'<span id="generated-at">{html.escape(_text(data.get("generated_at")))}</span></p></header>'
-        f"<main>{''.join(parts)}</main></body></html>\n"
-    )
+    """The dashboard page for `collect()`'s data (`serving/templates/dashboard.html`); every value is
+    escaped."""
+    return _PAGES.get_template("dashboard.html").render(data=data, refresh_seconds=REFRESH_SECONDS)
 
 
 #: The page runs no script and loads nothing: forbid both.

@@ -111,7 +111,7 @@ def test_rate_limit_replicas_is_the_most_pods_the_autoscaler_runs():
 
 def test_probes_hit_routes_the_app_serves(sqlite_settings):
     from serving.app import create_app
-    from serving.observability import route_templates
+    from serving.observability.endpoints import route_templates
 
     for domain, objs in _serving().items():
         app = create_app(sqlite_settings.model_copy(update={"serving_domains": [domain]}))
@@ -133,7 +133,7 @@ def test_probes_hit_routes_the_app_serves(sqlite_settings):
 
 def test_ingress_routes_each_domain_to_its_own_service_over_tls(sqlite_settings):
     from serving.app import create_app
-    from serving.observability import route_templates
+    from serving.observability.endpoints import route_templates
 
     ingresses = of_kind("Ingress")  # the API, and the stream with WebSocket-long timeouts
     paths = []

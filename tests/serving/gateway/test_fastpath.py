@@ -205,7 +205,7 @@ def test_the_direct_access_line_is_the_line_logging_would_write(app, capsys) -> 
     gives the line the logging module gives, key for key, value for value."""
     import logging
 
-    from serving.observability import _emit_structured, _sole_json_handler
+    from serving.observability.json_logs import _sole_json_handler, emit_structured
 
     marked = [h for h in logging.getLogger().handlers if getattr(h, "_sextant_json_handler", False)]
     assert len(marked) == 1  # create_app configured the JSON logging
@@ -220,7 +220,7 @@ def test_the_direct_access_line_is_the_line_logging_would_write(app, capsys) -> 
         assert _sole_json_handler(generic, logging.INFO) is None
         capsys.readouterr()
         for logger in (direct, generic):
-            _emit_structured(
+            emit_structured(
                 logger,
                 logging.INFO,
                 {

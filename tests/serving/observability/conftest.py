@@ -22,7 +22,9 @@ from fastapi.testclient import TestClient
 from resources.settings import Settings
 from resources.warehouse import TableSpec, Warehouse
 from serving.app import create_app
-from serving.observability import Metrics, build_metrics_router, install_observability, route_templates
+from serving.observability.endpoints import route_templates
+from serving.observability.install import install_observability
+from serving.observability.metrics import Metrics, build_metrics_router
 from serving.routers import dashboard
 
 #: The model quality table later issues write (the warehouse collector reads it when present).
@@ -84,7 +86,7 @@ def auth_headers(client: TestClient, client_id: str = "observer", scopes: str = 
 @pytest.fixture
 def json_logging():
     """`configure_logging` for one test, then the logging set-up of before is put back."""
-    from serving.observability import configure_logging
+    from serving.observability.json_logs import configure_logging
 
     root = logging.getLogger()
     saved_root = (list(root.handlers), root.level)

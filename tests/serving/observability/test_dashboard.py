@@ -219,7 +219,8 @@ def test_dashboard_without_optional_components(settings):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from serving.observability import Metrics, install_observability
+    from serving.observability.install import install_observability
+    from serving.observability.metrics import Metrics
     from serving.routers import dashboard
 
     app = FastAPI()

@@ -14,13 +14,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from resources.tables import DATA_QUALITY, OHLCV
-from serving.observability import (
-    Metrics,
-    WarehouseMetricsCollector,
-    configure_logging,
-    install_observability,
-    service_of,
-)
+from serving.observability.endpoints import service_of
+from serving.observability.install import install_observability
+from serving.observability.json_logs import configure_logging
+from serving.observability.metrics import Metrics
+from serving.observability.warehouse_metrics import WarehouseMetricsCollector
 from tests.serving.conftest import bars
 from tests.serving.observability.conftest import MODEL_METRICS, auth_headers, json_lines, observed_app
 
