@@ -4,10 +4,10 @@ Run it with `uvicorn serving.app:create_app --factory`. Everything the app holds
 `app.state`, set up by the lifespan, so each app (one per test, one per worker) is independent:
 
     settings, warehouse, tables (TableGuard), token_store, rate_limiter, cache, guard,
-    data_versions, health_monitor, model_store, models (name -> serving.models.ServedModel), metrics
+    data_versions, health_monitor, model_store, models (name -> serving.served_models.ServedModel), metrics
 
 Every domain router is mounted behind the same gateway: bearer auth with the `read` scope, then
-the per-client rate limit; its reads go through `serving.gateway.cached_read` (cache, circuit
+the per-client rate limit; its reads go through `serving.cached_reads.cached_read` (cache, circuit
 breaker, retries). Only `/api/health/*` is open; `/api/metrics` and the dashboard follow
 `METRICS_PUBLIC`. Requests carry an `X-Request-ID`, are logged as JSON lines and counted in
 Prometheus metrics (`serving.observability`). `/api/v1/stream` (WebSocket, `serving.stream`) applies
@@ -31,10 +31,10 @@ from serving import package_version
 from serving.auth import require_scopes
 from serving.body_limit import BodySizeLimitMiddleware
 from serving.cache import ResponseCache
+from serving.cached_reads import DataVersions
 from serving.deps import TableGuard
 from serving.errors import install_error_handlers
 from serving.fastpath import install_fast_path
-from serving.gateway import DataVersions
 from serving.graphql.router import build_router as build_graphql_router
 from serving.health_monitor import HealthMonitor
 from serving.observability.install import install_observability

@@ -3,7 +3,7 @@
 On a cache hit most of the server's time went to FastAPI's routing and dependency solving, which
 re-derives the same cache key from the same request every time. This layer learns, from the slow
 path's `cached_read`, which entry a request reads (a recipe), and for an identical request runs the
-gateway's own steps (`serving.gateway`: the token memo, one hit on the same budget, the table
+gateway's own steps (`serving.cached_reads`: the token memo, one hit on the same budget, the table
 versions, the fresh entry), so it only matches stored requests. docs/architecture.md ("Serving")
 has the rules: what keys a recipe, what it is learned from, what falls through.
 """
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resources.tokens import Principal
 from serving.auth import bearer_credentials
-from serving.gateway import RECORDER_SCOPE_KEY, Recording, count_cache_answer
+from serving.cached_reads import RECORDER_SCOPE_KEY, Recording, count_cache_answer
 from serving.observability.endpoints import ENDPOINT_SCOPE_KEY, endpoint_template, service_of
 from serving.ratelimit import CARRIED_DECISION_SCOPE_KEY, RateLimitDecision, limited_route, principal_key
 

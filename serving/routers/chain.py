@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field, create_model
 from ops.chain.schema import BLOCKS_SCHEMA, LOGS_SCHEMA, TOKEN_TRANSFERS_SCHEMA, TRANSACTIONS_SCHEMA
 from resources.tables import CHAIN_BLOCKS, CHAIN_LOGS, CHAIN_TRANSACTIONS, TOKEN_TRANSFERS
 from resources.warehouse import Warehouse
+from serving.cached_reads import cached_read
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
-from serving.gateway import cached_read
 from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING, PAGE_SIZE_NOTE, page_size
 
 router = APIRouter(prefix="/api/v1/chain", tags=["chain"], responses=ERROR_RESPONSES)

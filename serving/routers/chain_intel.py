@@ -27,9 +27,9 @@ from resources.tables import (
     WALLET_LINKS,
 )
 from resources.warehouse import Warehouse
+from serving.cached_reads import cached_read
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
-from serving.gateway import cached_read
 from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING, PAGE_SIZE_NOTE, page_size
 
 # Mounted inside the chain router (serving/routers/chain.py), which carries the /api/v1/chain prefix.

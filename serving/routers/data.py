@@ -1,7 +1,7 @@
 """Market data: the validated bars, their daily summaries and their technical features.
 
 Every endpoint reads one warehouse table for one (symbol, interval) series, in pages, through
-`serving.gateway.cached_read`: the blocking SQLAlchemy reads run in a worker thread behind the
+`serving.cached_reads.cached_read`: the blocking SQLAlchemy reads run in a worker thread behind the
 circuit breaker, and answers are cached under the table's version.
 """
 
@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from resources.tables import MARKET_DAILY_SUMMARY, OHLCV, OHLCV_FEATURES
 from resources.warehouse import TableSpec, Warehouse
+from serving.cached_reads import cached_read
 from serving.deps import SettingsDep, TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
-from serving.gateway import cached_read
 from serving.params import MAX_QUERY_INT, PAGE_SIZE_CEILING, PAGE_SIZE_NOTE, IsoDate, IsoDateTime, page_size
 from serving.schemas import (
     Bar,

@@ -4,7 +4,7 @@
   (a cached read keyed by the table's version).
 - POST /api/v1/fraud/score: scores addresses (their stored features) or feature records now, through
   `ops.fraud.scoring.score_matrix`, the function the `address_risk_scores` asset calls. The models
-  are the promoted versions, hot-reloaded (`serving.models.ServedModel`).
+  are the promoted versions, hot-reloaded (`serving.served_models.ServedModel`).
 - POST /api/v1/fraud/feedback: a label for an address (write scope). One row per address, so sending
   the same label again changes nothing; the next fraud_model run trains with it.
 
@@ -31,10 +31,10 @@ from resources.model_store import ModelStoreError, ModelVersion
 from resources.tables import ADDRESS_FEATURES, ADDRESS_RISK_SCORES, FRAUD_FEEDBACK
 from resources.tokens import Principal
 from serving.auth import require_scopes
+from serving.cached_reads import cached_read
 from serving.deps import TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
-from serving.gateway import cached_read
-from serving.models import ServedModel
+from serving.served_models import ServedModel
 from serving.strict_types import Integer, Number
 
 router = APIRouter(prefix="/api/v1/fraud", tags=["fraud"], responses=ERROR_RESPONSES)

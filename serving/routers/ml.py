@@ -38,12 +38,12 @@ from resources.model_store import ModelStoreError, ModelVersion
 from resources.settings import Settings
 from resources.tables import OHLCV_FEATURES
 from resources.warehouse import Warehouse
+from serving.cached_reads import cached_read
 from serving.deps import TableGuard, TablesDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES, query_error
-from serving.gateway import cached_read
 from serving.health_monitor import freshness_check
-from serving.models import Loaded, ServedModel
 from serving.schemas import Interval, extend_openapi, finite_metrics
+from serving.served_models import Loaded, ServedModel
 from serving.strict_types import Integer, IsoDateTime, Number
 
 router = APIRouter(prefix="/api/v1/ml", tags=["ml"], responses=ERROR_RESPONSES)

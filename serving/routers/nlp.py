@@ -44,8 +44,8 @@ from resources.warehouse import Warehouse
 from serving.auth import require_scopes
 from serving.deps import SettingsDep, WarehouseDep
 from serving.errors import ERROR_RESPONSES
-from serving.models import ServedModel
 from serving.schemas import extend_openapi
+from serving.served_models import ServedModel
 from serving.strict_types import StrictBool
 
 router = APIRouter(prefix="/api/v1/nlp", tags=["nlp"], responses=ERROR_RESPONSES)

@@ -13,8 +13,8 @@ from ops.price.names import MODEL_NAME
 from resources.model_store import ModelStore
 from resources.tables import OHLCV_FEATURES
 from resources.tokens import TokenStore
-from serving.models import ServedModel
 from serving.routers.ml import _load, _validate
+from serving.served_models import ServedModel
 from tests.price.conftest import TINY, synthetic_bars
 
 HORIZONS = (1, 3)

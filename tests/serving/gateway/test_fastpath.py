@@ -25,11 +25,11 @@ from ops.market.schema import OHLCV_SCHEMA, conform
 from resources.tables import OHLCV
 from resources.tokens import IssuedToken, TokenStore
 from resources.warehouse import Warehouse
-from serving import gateway
+from serving import cached_reads
 from serving.app import GATEWAY, create_app
 from serving.auth import require_scopes
+from serving.cached_reads import cached_read
 from serving.fastpath import RECIPE_SECONDS, FastPath, normalized_query
-from serving.gateway import cached_read
 from tests.fakes import FakeClock
 from tests.serving.conftest import T0, bars
 from tests.serving.proof.conftest import auth, issue, proof_settings, seed
@@ -450,7 +450,7 @@ def _bar_with_close(close: float) -> pl.DataFrame:
 
 
 def test_a_new_materialization_is_never_hidden(make_app, seeded, token, cache_url, monkeypatch) -> None:
-    monkeypatch.setattr(gateway, "VERSION_MEMO_SECONDS", 0)
+    monkeypatch.setattr(cached_reads, "VERSION_MEMO_SECONDS", 0)
     app = make_app(CACHE_URL=cache_url)
     params = {"limit": "1", "end": (T0 + timedelta(hours=1)).isoformat()}
     with TestClient(app) as client:

@@ -17,9 +17,9 @@ from fastapi import FastAPI, Request
 
 from ops.market.schema import OHLCV_SCHEMA, conform
 from resources.tables import OHLCV
-from serving import gateway
+from serving import cached_reads
 from serving.app import GATEWAY
-from serving.gateway import cached_read
+from serving.cached_reads import cached_read
 from tests.serving.conftest import T0, bars
 from tests.serving.proof.conftest import auth, issue, running
 
@@ -89,7 +89,7 @@ def _bar_with_close(close: float) -> pl.DataFrame:
 
 
 def test_a_new_materialization_is_served_fresh(make_app, seeded, cache_settings, monkeypatch) -> None:
-    monkeypatch.setattr(gateway, "VERSION_MEMO_SECONDS", 0)
+    monkeypatch.setattr(cached_reads, "VERSION_MEMO_SECONDS", 0)
     app = make_app(**cache_settings)
     reader = auth(issue(seeded, "reader"))
     params = {"limit": 1, "end": (T0 + timedelta(hours=1)).isoformat()}

@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from resources.warehouse import Warehouse
-from serving import gateway
+from serving import cached_reads
 from serving.app import GATEWAY, create_app
 from tests.serving.proof.conftest import (
     UvicornServer,
@@ -149,7 +149,7 @@ def _assert_clean_503(response, proxy_port: int) -> None:
 def test_warehouse_cut_off_then_back(tmp_path: Path, pg_proxy, monkeypatch) -> None:
     proxy, url = pg_proxy
     # Every request re-reads the table versions, so the outage is seen by the version read too.
-    monkeypatch.setattr(gateway, "VERSION_MEMO_SECONDS", 0)
+    monkeypatch.setattr(cached_reads, "VERSION_MEMO_SECONDS", 0)
     warehouse = Warehouse(url)  # through the proxy
     try:
         seed(warehouse)

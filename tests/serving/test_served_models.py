@@ -7,7 +7,7 @@ import json
 import pytest
 
 from resources.model_store import ModelStore, ModelStoreError
-from serving.models import ServedModel
+from serving.served_models import ServedModel
 
 
 class Clock:

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from resources.model_store import ModelStore, ModelStoreError, ModelVersion
 
-log = logging.getLogger("serving.models")
+log = logging.getLogger("serving.served_models")
 
 M = TypeVar("M")
 

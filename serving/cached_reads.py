@@ -25,7 +25,7 @@ from resources.warehouse import Warehouse
 from serving.observability.endpoints import service_of
 from serving.resilience import Guard
 
-log = logging.getLogger("serving.gateway")
+log = logging.getLogger("serving.cached_reads")
 
 #: Where the fast path (`serving.fastpath`) leaves its recorder in a request's scope.
 RECORDER_SCOPE_KEY = "sextant.fastpath.recorder"
