@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import best_on_copies
 from ops.fraud import feature_delta as delta
 from ops.fraud.feature_synth import concat, synthetic_range
 from ops.fraud.features import address_features
@@ -90,18 +90,9 @@ def warehouse_fold(history: dict, new: dict, folder: Path) -> tuple[float, pl.Da
     last = int(new["chain_transactions"]["block_number"].max())
     feature_store.save_cursor(db, first - 1)
     db.dispose()
-    best, table = float("inf"), None
-    for i in range(REPEATS):
-        run = folder / f"run{i}.sqlite"
-        shutil.copy(path, run)
-        db = Warehouse(f"sqlite:///{run}")
-        db.read(ADDRESS_FEATURES.name, limit=1)  # connect outside the timing
-        start = time.perf_counter()
-        feature_store.fold(db, first, last, None)
-        best = min(best, time.perf_counter() - start)
-        table = db.read(ADDRESS_FEATURES.name)
-        db.dispose()
-    return best, table
+    return best_on_copies(path, folder, REPEATS, lambda db: feature_store.fold(db, first, last, None),
+                          warm=lambda db: db.read(ADDRESS_FEATURES.name, limit=1),
+                          read=lambda db: db.read(ADDRESS_FEATURES.name))  # fmt: skip
 
 
 def same(a: pl.DataFrame, b: pl.DataFrame) -> bool:

@@ -30,6 +30,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import best_on_copies
 from ops.intel.cluster_delta import ClusterState
 from ops.intel.cluster_synth import synthetic_range
 from ops.intel.clusters import wallet_clusters
@@ -40,7 +41,6 @@ REPEATS = 3
 def warehouse_fold(old_t, old_l, new_t, new_l, folder: Path) -> float:
     """Best seconds of one run's work in a SQLite warehouse: load the state, fold the new range (reads by
     address), write what changed. History is in `token_transfers` with its address indexes."""
-    import shutil
 
     from assets.intel.cluster_store import history, load_state, save_state
     from resources.tables import TOKEN_TRANSFERS
@@ -59,19 +59,12 @@ def warehouse_fold(old_t, old_l, new_t, new_l, folder: Path) -> float:
     save_state(db, state, int(old_t["block_number"].max()), state.rows(rebuilt))
     db.upsert(TOKEN_TRANSFERS, chain_rows(new_t, old_t.height))
     db.dispose()
-    best = float("inf")
-    for i in range(REPEATS):
-        run = folder / f"run{i}.sqlite"
-        shutil.copy(path, run)
-        db = Warehouse(f"sqlite:///{run}")
-        db.read(TOKEN_TRANSFERS.name, limit=1)  # connect outside the timing
-        start = time.perf_counter()
+    def fold(db) -> None:
         state, _ = load_state(db)
         rebuilt = state.add_range(new_t, new_l, history(db))
         save_state(db, state, int(new_t["block_number"].max()), state.rows(rebuilt))
-        best = min(best, time.perf_counter() - start)
-        db.dispose()
-    return best
+
+    return best_on_copies(path, folder, REPEATS, fold, warm=lambda db: db.read(TOKEN_TRANSFERS.name, limit=1))[0]
 
 
 def indexed_history(transfers: pl.DataFrame):
