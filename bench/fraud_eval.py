@@ -45,7 +45,6 @@ from rich.table import Table
 
 from ops.fraud.anomaly import choose_scaling, fit_anomaly_model, fit_isolation_forest, scaled
 from ops.fraud.baseline import LogisticBaseline
-from ops.fraud.dataset import load_public_dataset
 from ops.fraud.fusion import context_matrix, fit_stacker, stacker_design
 from ops.fraud.matrix import feature_matrix
 from ops.fraud.model import (
@@ -70,6 +69,7 @@ from ops.fraud.uncertainty import (
     roc_auc,
     with_ci,
 )
+from resources.training_data import load_public_dataset
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 PUBLISHED_ROC_AUC = 0.994

@@ -34,11 +34,11 @@ import polars as pl
 from rich.console import Console
 
 from ops.fraud.anomaly import fit_anomaly_model
-from ops.fraud.dataset import load_public_dataset
 from ops.fraud.matrix import feature_matrix
 from ops.fraud.model import TrainParams, train_fraud_model
 from ops.fraud.schema import FEATURES
 from ops.fraud.scoring import score_features
+from resources.training_data import load_public_dataset
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 console = Console(stderr=True)

@@ -45,11 +45,11 @@ from rich.table import Table
 from ops.intervals import wilson
 from ops.market.cleaning import clean_ohlcv
 from ops.market.features import compute_features
-from ops.market.parsing import read_market_csv
 from ops.price.dataset import build_supervised
 from ops.price.ensemble import EnsembleConfig
 from ops.price.evaluation import WalkForwardConfig, walk_forward
 from ops.price.uncertainty import AR1, BASELINES, PERSISTENCE, TRAIN_MEAN, diebold_mariano, mae_ratio_ci
+from resources.market_files import read_market_csv
 
 MARKET = REPO_ROOT.parent / "shared" / "data" / "market"
 DEFAULT_DATA = (

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import polars as pl
 
-from ops.market.parsing import read_market_csv
 from ops.market.schema import RAW_SCHEMA, conform, empty
 from ops.market.synthetic import generate_ohlcv
+from resources.market_files import read_market_csv
 
 SYNTHETIC_INTERVALS = ("1h", "1d")
 

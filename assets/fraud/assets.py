@@ -22,7 +22,7 @@ from pydantic import Field
 from assets.fraud import feature_store
 from assets.intel.cluster_store import read_by
 from ops.fraud.anomaly import AnomalyModel, evaluate_anomaly, fit_anomaly_model
-from ops.fraud.dataset import load_public_dataset, read_label_file, training_frame
+from ops.fraud.dataset import training_frame
 from ops.fraud.drift import PSI_WARN, psi_per_feature
 from ops.fraud.evaluation import calibration_png, evaluation_report
 from ops.fraud.matrix import feature_matrix
@@ -52,6 +52,7 @@ from resources.tables import (
     FRAUD_FEEDBACK,
     TOKEN_TRANSFERS,
 )
+from resources.training_data import load_public_dataset, read_label_file
 from resources.warehouse import Warehouse
 
 GROUP = "fraud"

@@ -13,9 +13,9 @@ import dagster as dg
 
 from assets.market.partitions import DAYS, MARKET_PARTITIONS, SYMBOLS, range_tags
 from ops.market.landing import file_spans
-from ops.market.parsing import read_market_csv
 from resources.configurable import MarketSourceResource
 from resources.files import file_signature
+from resources.market_files import read_market_csv
 
 market_job = dg.define_asset_job(
     "market_job",

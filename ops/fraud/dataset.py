@@ -1,7 +1,7 @@
 """Labelled training data: the public fraud data set, extra label files, and their union.
 
-`load_public_dataset` reads the public CSV (columns with leading spaces, 829 rows whose ERC-20
-columns are empty) into our feature names: empty cells stay null (the ERC-20 history was not
+`public_dataset` turns the public CSV (columns with leading spaces, 829 rows whose ERC-20 columns
+are empty; read as text by resources/training_data.py) into our feature names: empty cells stay null (the ERC-20 history was not
 collected for those addresses; zero would claim it was and was empty). `training_frame` joins
 labels for addresses whose features we computed ourselves (devnet ground truth, feedback) and
 puts everything in one frame of `address, label, source, <features>`.
@@ -9,9 +9,7 @@ puts everything in one frame of `address, label, source, <features>`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from pathlib import Path
 
 import polars as pl
 
@@ -20,15 +18,15 @@ from ops.fraud.schema import FEATURE_COLUMNS, FEATURES
 LABEL_COLUMNS = ("address", "label", "source")
 
 
-def load_public_dataset(path: str | Path) -> pl.DataFrame:
-    """The public CSV as `address, label, source, <features>` (floats, nulls where the file is empty)."""
-    raw = pl.read_csv(path, infer_schema_length=0)  # all text: we cast each column ourselves
+def public_dataset(raw: pl.DataFrame, name: str) -> pl.DataFrame:
+    """The public CSV (every column read as text: we cast each ourselves) as `address, label, source,
+    <features>` (floats, nulls where the file is empty)."""
     missing = [col for col, _ in FEATURE_COLUMNS.values() if col not in raw.columns]
     for needed in ("Address", "FLAG"):
         if needed not in raw.columns:
             missing.append(needed)
     if missing:
-        raise ValueError(f"{path}: not the public fraud data set, missing columns {missing[:5]}")
+        raise ValueError(f"{name}: not the public fraud data set, missing columns {missing[:5]}")
     features = [
         pl.col(col).str.strip_chars().replace("", None).cast(pl.Float64).alias(name)
         for name, (col, _) in FEATURE_COLUMNS.items()
@@ -41,26 +39,23 @@ def load_public_dataset(path: str | Path) -> pl.DataFrame:
     )
 
 
-def read_label_file(path: str | Path) -> pl.DataFrame:
-    """Extra labels as `address, label, source`.
+def labels_from_csv(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """A label CSV (read as text) with `address` and `label` (or `flag`/`is_fraud`) columns, as
+    `address, label, source`."""
+    lower = {c.strip().lower(): c for c in frame.columns}
+    label_col = next((lower[k] for k in ("label", "flag", "is_fraud") if k in lower), None)
+    if "address" not in lower or label_col is None:
+        raise ValueError(f"{name}: a label CSV needs an address column and a label/flag/is_fraud column")
+    rows = [(a, _as_label(v)) for a, v in frame.select(lower["address"], label_col).iter_rows()]
+    return labels_frame(rows, source=f"labels:{name}")
 
-    Accepted forms: a CSV with `address` and `label` (or `flag`/`is_fraud`) columns; a JSON list of
-    `{"address", "label"}` objects; or a JSON object of address lists, e.g. a devnet ground truth
-    `{"scam_addresses": [...], "normal_addresses": [...]}` (keys naming scam/fraud are label 1); or the
-    devnet's ground truth file, whose scam addresses are fraud and whose traders and exchange users
-    are normal.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        frame = pl.read_csv(path, infer_schema_length=0)
-        lower = {c.strip().lower(): c for c in frame.columns}
-        label_col = next((lower[k] for k in ("label", "flag", "is_fraud") if k in lower), None)
-        if "address" not in lower or label_col is None:
-            raise ValueError(f"{path}: a label CSV needs an address column and a label/flag/is_fraud column")
-        rows = [(a, _as_label(v)) for a, v in frame.select(lower["address"], label_col).iter_rows()]
-    else:
-        rows = list(_json_labels(json.loads(path.read_text())))
-    return labels_frame(rows, source=f"labels:{path.name}")
+
+def labels_from_json(payload: object, name: str) -> pl.DataFrame:
+    """Labels from JSON, as `address, label, source`: a list of `{"address", "label"}` objects; an
+    object of address lists, e.g. `{"scam_addresses": [...], "normal_addresses": [...]}` (keys naming
+    scam/fraud are label 1); or the devnet's ground truth, whose scam addresses are fraud and whose
+    traders and exchange users are normal."""
+    return labels_frame(list(_json_labels(payload)), source=f"labels:{name}")
 
 
 def _as_label(value: object) -> int:

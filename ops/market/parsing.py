@@ -17,6 +17,7 @@ Two formats are understood:
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -189,20 +190,19 @@ def infer_interval(ts: pl.Series) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# File reading
+# A file's bytes (resources/market_files.py reads them)
 # --------------------------------------------------------------------------------------------
 
 
-def _locate_header(path: str | os.PathLike[str]) -> tuple[int, list[str]]:
+def _locate_header(data: bytes, name: str) -> tuple[int, list[str]]:
     """Index of the header line and its column names, skipping a leading URL or blank lines."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        for index, line in enumerate(handle):
-            stripped = line.strip()
-            if "," in stripped:
-                return index, [name.strip().strip('"') for name in stripped.split(",")]
-            if index >= 5:
-                break
-    raise ValueError(f"{Path(path).name}: no CSV header found in the first lines")
+    for index, line in enumerate(data[:65536].decode("utf-8-sig", errors="replace").splitlines()):
+        stripped = line.strip()
+        if "," in stripped:
+            return index, [column.strip().strip('"') for column in stripped.split(",")]
+        if index >= 5:
+            break
+    raise ValueError(f"{name}: no CSV header found in the first lines")
 
 
 def _detect_format(columns: list[str]) -> str:
@@ -276,10 +276,9 @@ def _cdd_columns(frame: pl.DataFrame, fallback_symbol: str | None) -> list[pl.Ex
     ]
 
 
-def read_market_csv(
-    path: str | os.PathLike[str], symbol: str | None = None, *, interval: str | None = None
-) -> pl.DataFrame:
-    """Parse a Yahoo or CryptoDataDownload CSV into RAW_SCHEMA, one row per data line.
+def parse_market_csv(data: bytes, name: str, symbol: str | None = None, *, interval: str | None = None) -> pl.DataFrame:
+    """Parse the bytes of a Yahoo or CryptoDataDownload CSV file called `name` into RAW_SCHEMA, one
+    row per data line.
 
     `symbol` names the market for Yahoo files (default: derived from the file name) and fills
     missing symbol cells of CDD files. `interval` skips inference, for a file too short to infer
@@ -287,10 +286,10 @@ def read_market_csv(
     1-based data-line number, so a rejected row can be found in the original file. Entirely
     blank lines are not data lines and produce no row (their number is still counted).
     """
-    header_index, columns = _locate_header(path)
+    header_index, columns = _locate_header(data, name)
     kind = _detect_format(columns)
     frame = pl.read_csv(
-        path,
+        io.BytesIO(data),
         infer_schema=False,
         skip_rows=header_index,
         truncate_ragged_lines=True,
@@ -302,7 +301,7 @@ def read_market_csv(
     frame = frame.filter(pl.any_horizontal(pl.exclude("source_row").is_not_null()))
 
     if kind == "yahoo":
-        market = normalize_symbol(symbol) if symbol is not None else symbol_from_filename(path)
+        market = normalize_symbol(symbol) if symbol is not None else symbol_from_filename(name)
         parsed = frame.with_columns(_yahoo_columns(frame, market))
     else:
         fallback = normalize_symbol(symbol) if symbol is not None else None
@@ -314,7 +313,7 @@ def read_market_csv(
         raise ValueError(f"unknown interval {interval!r}; expected one of {sorted(INTERVAL_SECONDS)}")
 
     parsed = parsed.with_columns(
-        pl.lit(Path(path).name).alias("source"),
+        pl.lit(Path(name).name).alias("source"),
         pl.col("source_row").cast(pl.Int64),
         pl.lit(interval).alias("interval"),
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from ops.fraud.dataset import load_public_dataset
 from ops.fraud.model import TrainParams
+from resources.training_data import load_public_dataset
 from tests.serving.conftest import client, make_client  # noqa: F401 - the API tests use the serving fixtures
 
 FRAUD_CSV = "fraud/ethereum_fraud_transaction_dataset.csv"

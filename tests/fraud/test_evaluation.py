@@ -150,10 +150,10 @@ def test_a_fusion_that_wins_becomes_the_score_and_its_bands(monkeypatch, public_
     from datetime import UTC, datetime
 
     import ops.fraud.model as model_module
-    from ops.fraud.dataset import load_public_dataset
     from ops.fraud.fusion import FusionReport, fit_stacker
     from ops.fraud.matrix import feature_matrix
     from ops.fraud.scoring import score_features
+    from resources.training_data import load_public_dataset
     from tests.fraud.conftest import TINY
 
     real = model_module.evaluate_fusion

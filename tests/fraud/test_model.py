@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ops.fraud.dataset import labels_frame, read_label_file, training_frame
+from ops.fraud.dataset import labels_frame, training_frame
 from ops.fraud.drift import PSI_WARN, psi_per_feature, reference_histograms
 from ops.fraud.matrix import feature_matrix
 from ops.fraud.model import FraudModel, from_bytes, grouped_split, precision_thresholds, to_bytes
@@ -16,6 +16,7 @@ from ops.fraud.reasons import top_reasons
 from ops.fraud.schema import FEATURES, RISK_SCORES_SCHEMA
 from ops.fraud.scoring import score_features
 from ops.fraud.treeshap import TreeShap
+from resources.training_data import read_label_file
 
 
 def test_public_data_set_maps_to_our_features(public_frame):
@@ -56,8 +57,8 @@ def test_held_out_quality_beside_its_baselines(tiny_training):
 def test_thresholds_come_from_the_calibration_split_not_the_reported_one(public_slice_csv):
     """Refit the evaluation model: the served cuts are the calibration split's, and the reported
     precision at each cut is measured on the held-out rows."""
-    from ops.fraud.dataset import load_public_dataset
     from ops.fraud.model import fit_classifier, three_way_split, train_fraud_model
+    from resources.training_data import load_public_dataset
     from tests.fraud.conftest import TINY
 
     frame = load_public_dataset(public_slice_csv)

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ops.market.cleaning import MAX_HIGH_LOW_RATIO, _row_rules, clean_ohlcv, find_gaps
-from ops.market.parsing import read_market_csv
 from ops.market.schema import OHLCV_SCHEMA, RAW_SCHEMA, REJECT_REASONS, REJECTS_SCHEMA, conform
+from resources.market_files import read_market_csv
 
 MARKET_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "market"
 HOURLY = "cdd_Binance_BTCUSDT_1h.csv"

@@ -14,10 +14,10 @@ from ops.market.parsing import (
     normalize_symbol,
     parse_date_text,
     parse_epoch,
-    read_market_csv,
     symbol_from_filename,
 )
 from ops.market.schema import RAW_SCHEMA
+from resources.market_files import read_market_csv
 
 MARKET_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "market"
 HOURLY = "cdd_Binance_BTCUSDT_1h.csv"
