@@ -1,44 +1,10 @@
-"""Per-client rate limits for the API, with the `limits` library.
+"""Per-client rate limits for the API, with the `limits` library (moving window: exact, a true Retry-After).
 
-One `RateLimiter` per app, on `app.state.rate_limiter`; routes opt in with `Depends(rate_limit)`
-placed after the authentication dependency (which sets `request.state.principal`), and
-`install_rate_limit_headers(app)` adds the X-RateLimit-* headers to the answers that were let through.
-
-Budgets:
-
-- every client (the token's client id; the peer address for anonymous calls) has one budget of
-  `default` (100/minute) shared by all routes that have no override;
-- a route listed in `overrides` (by its path template, e.g. "/api/v1/ml/predict") has a budget of
-  its own per client, with its own limit;
-- requests that fail authentication (no bearer token, or a malformed, unknown, wrong or revoked
-  one) count against their address's budget, "anon:<address>" (the address as `client_key` finds
-  it, X-Forwarded-For only from trusted proxies), of `default` too: `serving.auth` calls
-  `limit_failed_authentication` before it answers 401, and past the budget the answer is 429 with
-  Retry-After instead. Only failures count there: a valid token from the same address is counted
-  on its client's own budget, so a flood of bad tokens from an address never locks out the good
-  ones sent from it (a NAT or proxy shared with an attacker).
-
-Strategy: moving window (`limits.aio.strategies.MovingWindowRateLimiter`). It is exact: a client never
-gets more than N requests in any span of the window, with no burst of 2N across a window boundary
-(fixed window) and no approximation (the sliding window counter estimates the previous window's
-share, so the N+1st request is sometimes let through, sometimes refused early). The time the oldest
-request leaves the window is known, which gives a true Retry-After. Its cost, one list of at most N
-timestamps per client and budget, is small for the limits an API uses (hundreds per minute); in
-Redis each hit is one atomic Lua script, so replicas share one budget without races.
-
-Storage: `mem://` -> `limits`' in-process `MemoryStorage`, `redis://...` / `rediss://...` ->
-`async+redis://...` through redis-py's asyncio client. The in-process budget uses the library's
-synchronous storage and strategy: a hit is a few microseconds of pure CPU with nothing to await,
-and its expiry runs on a timer thread. The asyncio flavour of the memory storage schedules its
-expiry as a task that hops to a worker thread on nearly every event-loop turn, which measured about
-35 us per hit (`bench/serving.py`); only Redis needs the asyncio client. When Redis fails (refused,
-timeout, any error), the limiter falls back to an in-process budget, logs one warning, and tries
-Redis again after `retry_seconds`: a Redis outage never turns into 5xx. Every replica then counts
-on its own, so the fallback grants each client only its share, `max(1, limit // replicas)` per
-replica in the same window (`replicas` = `RATE_LIMIT_REPLICAS`, the most replicas that may serve one
-client at once): together the replicas stay within the budget (rounded down; at least 1 each), and
-the X-RateLimit-* headers tell the share. A limiter configured with `mem://` has no other replica to
-share with and keeps the whole budget.
+One `RateLimiter` per app (`app.state.rate_limiter`); routes opt in with `Depends(rate_limit)` after
+authentication, and `install_rate_limit_headers(app)` adds X-RateLimit-* to what was let through.
+Budgets per client and route override, failed authentications per address, the Redis fallback's
+per-replica share and why the in-process budget uses the synchronous storage: docs/architecture.md
+("Serving", rate limits).
 """
 
 from __future__ import annotations

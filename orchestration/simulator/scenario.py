@@ -1,58 +1,10 @@
 """A seeded story played on the devnet, and the ground truth it writes for tests and detectors.
 
-The scenario deploys the contracts (ERC-20 tokens, Uniswap-V2-shaped pairs on two router venues,
-an EIP-1967 proxy and an EIP-1167 clone of a token, an arbitrage bot, a DELEGATECALL executor and a
-SELFDESTRUCT vault), then plays blocks of several transactions each, in a chosen order (it builds
-every block itself and mines it): traders swapping, a sandwich bot, an arbitrage bot, exchange
-deposit addresses sweeping to a hot wallet, approvals to externally owned accounts and scam
-addresses that collect and forward. The sandwiches include the hard cases detectors get wrong:
-several pools in one bundle, legs routed through an intermediate pool, a bot contract behind a
-public router or calling pairs itself for rotating senders, a back-run selling part of what was
-bought, and an attempt whose back-run reverted; phishing approvals (victims approving a scammer
-who drains them) stand beside approvals people give their own other wallets. Same seed, same chain: timestamps and mixHash are fixed, so
-even block hashes repeat.
-
-This module plays the story (``play``) and writes its ground truth; the world it builds blocks
-in is `world.py`, the roles and background actors `actors.py`, the special blocks `episodes.py`.
-
-Ground truth file (JSON, all addresses and hashes lowercase 0x-hex, amounts as decimal strings of
-base units, block numbers as ints)::
-
-    {
-      "format": 1, "seed": int, "chain_id": int, "first_block": int, "last_block": int,
-      "accounts": {"deployer": addr, "traders": [addr], "sandwich_bot": addr, "arbitrage_owner": addr,
-                   "hot_wallet": addr, "deposit_addresses": [addr], "exchange_users": [addr],
-                   "scam_addresses": [addr], "scam_cashouts": [addr], "approval_spenders": [addr],
-                   "sandwich_operators": [addr], "phisher": addr, "phishing_victims": [addr]},
-      "tokens": [{"address", "symbol", "decimals", "kind": "erc20" | "eip1967_proxy" | "eip1167_clone"}],
-      "pools": [{"address", "token0", "token1", "router", "venue"}],
-      "routers": [{"address", "venue"}],
-      "contracts": {name: addr},                  # every contract the scenario deployed, by role
-      "sandwiches": [{"block", "pool", "attacker", "front_tx", "victim_txs": [tx], "back_tx",
-                      "token_in", "token_out", "profit",   # profit in token_in, from the Swap logs
-                      "gas_cost_wei", "coinbase_wei"}],     # what the bundle paid: gas, a tip to the coinbase
-      "hard_sandwiches": [{"kind": "multi_pool" | "multi_hop" | "router_bot" | "contract_bot" | "partial_backrun",
-                           "block", "pools": [addr], "attacker", "senders": [addr], "front_tx",
-                           "victim_txs": [tx], "back_tx", "profit_token", "gas_cost_wei",
-                           "raw_profit",  # back-run's take minus front-run's spend, in profit_token
-                           "coinbase_internal_wei"?}],  # router/contract bots: a tip paid inside the call
-      "failed_sandwiches": [{"block", "pool", "attacker", "front_tx", "victim_txs": [tx], "back_tx",
-                             "reason"}],  # the back-run reverted: no sandwich happened
-      "non_sandwiches": [{"block", "pool", "actor", "txs": [buy, sell]}],  # buy-then-sell, no victim
-      "phishing": [{"scammer", "victims": [addr], "approval_txs": [tx], "drain_txs": [tx]}],
-      "arbitrages": [{"block", "tx", "bot", "owner", "pools": [addr], "token_path": [addr],
-                      "amount_in", "profit", "profit_token"}],  # token_path starts and ends alike
-      "clusters": [{"deposit_address", "hot_wallet", "members": [addr], "deposit_txs": [tx],
-                    "sweep_txs": [tx]}],
-      "scam_addresses": [{"address", "forwards_to", "victims": [addr], "inbound_txs": [tx],
-                          "forward_txs": [tx]}],
-      "approvals_to_eoas": [{"block", "tx", "owner", "spender", "token", "amount", "unlimited",
-                             "used_tx": tx | null}],
-      "proxies": [{"address", "implementation", "standard": "eip1967", "creation_tx"}],
-      "clones": [{"address", "implementation", "standard": "eip1167", "creation_tx"}],
-      "risky_contracts": [{"address", "flags": ["delegatecall" | "selfdestruct" | ...]}],
-      "failed_txs": [{"block", "tx", "reason"}]
-    }
+Detectors need a chain whose every sandwich, arbitrage, cluster and scam is known, including the
+cases they get wrong; the same seed gives the same chain, block hashes included. This module plays
+the story (``play``) and writes its ground truth (format: docs/architecture.md, "Devnet ground
+truth"); the world it builds blocks in is `world.py`, the actors `actors.py`, the special blocks
+`episodes.py`.
 """
 
 from __future__ import annotations
