@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.chain.definitions import defs as chain_defs
-from assets.fraud.definitions import defs as fraud_defs
-from assets.intel.definitions import defs as intel_defs
-from assets.market.definitions import defs as market_defs
-from assets.nlp.definitions import defs as nlp_defs
-from assets.price.definitions import defs as price_defs
+# The domains' modules, not their `defs`: Dagster loads this module's one Definitions object and
+# refuses a module scope holding several.
+from assets.chain import definitions as chain
+from assets.fraud import definitions as fraud
+from assets.intel import definitions as intel
+from assets.market import definitions as market
+from assets.nlp import definitions as nlp
+from assets.price import definitions as price
 from orchestration.automation import automation_sensor
 from orchestration.hygiene import HYGIENE_JOBS, HYGIENE_SCHEDULES
 from orchestration.tracing import run_tracing_sensors
 from resources.configurable import build_resources
 from resources.settings import Settings, get_settings
 
-DOMAINS = (market_defs, chain_defs, intel_defs, fraud_defs, nlp_defs, price_defs)
+DOMAINS = (market, chain, intel, fraud, nlp, price)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -33,7 +35,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors=[automation_sensor, *run_tracing_sensors(settings)],
         resources=build_resources(settings),
     )
-    return dg.Definitions.merge(*DOMAINS, shared)
+    return dg.Definitions.merge(*(domain.defs for domain in DOMAINS), shared)
 
 
 defs = build_definitions()

@@ -50,3 +50,20 @@ def test_definitions_load_with_lineage_checks_and_triggers(settings):
 def _check_specs(defs: dg.Definitions):
     for asset in defs.assets or []:
         yield from asset.check_specs
+
+
+def test_the_workspace_loads_as_dagster_loads_it(tmp_path):
+    """`dagster definitions validate` on workspace.yaml: the loader `dagster dev`, the daemon and every
+    run use (one Definitions object at module scope, every definition valid), in its own process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-w", str(root / "workspace.yaml")],
+        cwd=root, env={**os.environ, "DAGSTER_HOME": str(tmp_path)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "All code locations passed validation" in result.stdout + result.stderr
