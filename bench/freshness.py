@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -58,6 +59,11 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def _rounded(value: float, digits: int = 2) -> float | None:
+    """For the JSON line: None (null) where nothing was measured, not NaN (which JSON has not)."""
+    return round(value, digits) if math.isfinite(value) else None
 
 
 class Chain:
@@ -279,13 +285,16 @@ def main() -> None:
     table = Table(title=f"block seen at the node -> first event on the stream, blocks {first + 1}-{last_block}")
     for column in ("topic", "blocks", "missed", "p50 s", "p95 s", "max s"):
         table.add_column(column, justify="right" if column != "topic" else "left")
+    summary: dict[str, object] = {"bench": "freshness", "blocks": len(expected["blocks"]),
+                                  "block_seconds": args.block_seconds}  # fmt: skip
     p95 = {}
     for topic in TOPICS:
         values = [got[topic][n] for n in expected[topic] if n in got[topic]]
         missed = len(expected[topic]) - len(values)
-        p95[topic] = percentile(values, 0.95)
-        table.add_row(topic, str(len(values)), str(missed), f"{percentile(values, 0.5):.1f}", f"{p95[topic]:.1f}",
+        p50, p95[topic] = percentile(values, 0.5), percentile(values, 0.95)
+        table.add_row(topic, str(len(values)), str(missed), f"{p50:.1f}", f"{p95[topic]:.1f}",
                       f"{max(values) if values else float('nan'):.1f}")
+        summary |= {f"{topic}_p50_s": _rounded(p50), f"{topic}_p95_s": _rounded(p95[topic]), f"{topic}_missed": missed}
     console.print(table)
     runs = Table(title="Dagster runs while measuring (and the first runs)")
     for column in ("job", "runs", "wait p50 s", "run p50 s"):
@@ -307,15 +316,9 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(home, ignore_errors=True)
-    summary = {"bench": "freshness", "blocks": len(expected["blocks"]), "block_seconds": args.block_seconds}
-    for topic in TOPICS:
-        values = [got[topic][n] for n in expected[topic] if n in got[topic]]
-        summary[f"{topic}_p50_s"] = round(percentile(values, 0.5), 2)
-        summary[f"{topic}_p95_s"] = round(p95[topic], 2)
-        summary[f"{topic}_missed"] = len(expected[topic]) - len(values)
     summary["goal_met"] = all(p95[t] <= GOAL_P95_SECONDS for t in ("mev", "risk"))
     summary["failed_runs"] = len(failed_runs)
-    summary["ratio"] = round(p95["mev"] / p95["blocks"], 3)
+    summary["ratio"] = _rounded(p95["mev"] / p95["blocks"], 3)
     print(json.dumps(summary))
 
 
